@@ -1,0 +1,325 @@
+"""Test cases shared by every handler of a signal type; test_signals.py fills them in.
+
+Each case replaces a handler body with a mock (``spy``) to check that the receiver
+runs the right body, once, for the right ORM operation, or runs the real bodies and
+checks that nothing fails.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+from unittest import mock
+
+from django.db import connection, models
+from django.dispatch import Signal
+from django.test.utils import CaptureQueriesContext
+
+from .factories import load_fixture, make
+
+if TYPE_CHECKING:
+    from django.test import TestCase as Base
+else:
+    Base = object
+
+
+class HandlerCases(Base):
+    """What every handler's tests know: its bodies, receiver, signal and sender."""
+
+    handler: ModuleType  # handlers/<name>.py
+    receiver: Callable[..., None]  # the receiver in signals.py
+    signal: Signal
+    dispatch_uid: str
+    model: type[models.Model]
+    on_error: str  # "log" or "raise", as answered
+    logger_name: str  # the app's logger; signals.py logs on "<app>.signals"
+
+    def spy(self, branch: str, **kwargs: Any) -> Any:
+        """Replace one body of the handler with a mock, for a ``with`` block."""
+        return mock.patch.object(self.handler, branch, autospec=True, **kwargs)
+
+    @contextmanager
+    def spies(self, *branches: str) -> Iterator[dict[str, Any]]:
+        """Replace several bodies at once; yields the mocks by branch name."""
+        with mock.patch.multiple(
+            self.handler, **dict.fromkeys(branches, mock.DEFAULT), autospec=True
+        ) as mocks:
+            yield mocks
+
+    def assert_error_handled(self, branch: str, operation: Callable[[], Any]) -> None:
+        """A body that raises: logged and the operation completes (on_error: log),
+        or the exception reaches the caller (on_error: raise)."""
+        error = RuntimeError("handler failed")
+        with self.spy(branch, side_effect=error):
+            if self.on_error == "raise":
+                with self.assertRaises(RuntimeError):
+                    operation()
+                return
+            with self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs:
+                operation()
+        self.assertIs(logs.records[0].exc_info[1], error)
+
+    def assert_no_errors(self) -> Any:
+        """A ``with`` block in which nothing may log an error."""
+        return self.assertNoLogs(level="ERROR")
+
+
+class PostSaveCases(HandlerCases):
+    def test_create_runs_on_create(self) -> None:
+        with self.spies("on_create", "on_update") as body:
+            instance = make(self.model)
+        body["on_create"].assert_called_once()
+        self.assertEqual(
+            body["on_create"].call_args.args[:3], (self.model, instance, True)
+        )
+        body["on_update"].assert_not_called()
+
+    def test_update_runs_on_update(self) -> None:
+        instance = make(self.model)
+        with self.spies("on_create", "on_update") as body:
+            instance.save()
+        body["on_update"].assert_called_once()
+        self.assertEqual(
+            body["on_update"].call_args.args[:3], (self.model, instance, False)
+        )
+        body["on_create"].assert_not_called()
+
+    def test_fixture_load_runs_nothing(self) -> None:
+        instance = make(self.model)
+        with self.spies("on_create", "on_update") as body:
+            load_fixture([instance])
+        body["on_create"].assert_not_called()
+        body["on_update"].assert_not_called()
+
+    def test_save_inside_handler_does_not_loop(self) -> None:
+        def save_again(
+            sender: Any, instance: models.Model, *args: Any, **kwargs: Any
+        ) -> None:
+            instance.save()
+
+        with self.spies("on_create", "on_update") as body:
+            body["on_create"].side_effect = save_again
+            make(self.model)
+        body["on_create"].assert_called_once()
+        body["on_update"].assert_not_called()
+
+    def test_error_in_body(self) -> None:
+        self.assert_error_handled("on_create", lambda: make(self.model))
+
+    def test_bodies_run_without_error(self) -> None:
+        with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
+            instance = make(self.model)
+            instance.save()
+
+
+class PreSaveCases(HandlerCases):
+    extra_queries: int  # queries the receiver adds to an update: 0 with change tracking
+    changed_field: str = ""  # a text field the tests may change
+
+    def test_create_runs_on_create(self) -> None:
+        with self.spies("on_create", "implementation") as body:
+            instance = make(self.model)
+        body["on_create"].assert_called_once()
+        self.assertEqual(body["on_create"].call_args.args[:2], (self.model, instance))
+        body["implementation"].assert_not_called()
+
+    def test_update_runs_implementation_with_original(self) -> None:
+        instance = make(self.model)
+        with self.spies("on_create", "implementation") as body:
+            instance.save()
+        body["implementation"].assert_called_once()
+        sender, updated, original = body["implementation"].call_args.args[:3]
+        self.assertEqual((sender, updated), (self.model, instance))
+        self.assertEqual(original.pk, instance.pk)
+        self.assertIsNot(original, instance)
+        body["on_create"].assert_not_called()
+
+    def test_original_holds_the_saved_values(self) -> None:
+        if not self.changed_field:
+            self.skipTest("the model has no text field to change")
+        instance = make(self.model)
+        saved = getattr(instance, self.changed_field)
+        setattr(instance, self.changed_field, saved[:-1] + "X")
+        with self.spy("implementation") as implementation:
+            instance.save()
+        original = implementation.call_args.args[2]
+        self.assertEqual(getattr(original, self.changed_field), saved)
+
+    def test_update_queries(self) -> None:
+        instance = make(self.model)
+        with self.spy("implementation"), CaptureQueriesContext(connection) as handled:
+            instance.save()
+        self.signal.disconnect(sender=self.model, dispatch_uid=self.dispatch_uid)
+        self.addCleanup(
+            self.signal.connect,
+            self.receiver,
+            sender=self.model,
+            dispatch_uid=self.dispatch_uid,
+            weak=False,
+        )
+        with CaptureQueriesContext(connection) as bare:
+            instance.save()
+        self.assertEqual(len(handled), len(bare) + self.extra_queries)
+
+    def test_fixture_load_runs_nothing(self) -> None:
+        instance = make(self.model)
+        with self.spies("on_create", "implementation") as body:
+            load_fixture([instance])
+        body["on_create"].assert_not_called()
+        body["implementation"].assert_not_called()
+
+    def test_error_in_body(self) -> None:
+        self.assert_error_handled("on_create", lambda: make(self.model))
+
+    def test_bodies_run_without_error(self) -> None:
+        with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
+            instance = make(self.model)
+            instance.save()
+
+
+class DeleteCases(HandlerCases):
+    def test_delete_runs_implementation(self) -> None:
+        instance = make(self.model)
+        with self.spy("implementation") as implementation:
+            instance.delete()
+        implementation.assert_called_once()
+        self.assertEqual(implementation.call_args.args[:2], (self.model, instance))
+
+    def test_queryset_delete_runs_once_per_row(self) -> None:
+        keys = [make(self.model).pk, make(self.model).pk]
+        with self.spy("implementation") as implementation:
+            self.model._default_manager.filter(pk__in=keys).delete()
+        self.assertEqual(implementation.call_count, 2)
+
+    def test_error_in_body(self) -> None:
+        instance = make(self.model)
+        self.assert_error_handled("implementation", instance.delete)
+
+    def test_bodies_run_without_error(self) -> None:
+        with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
+            make(self.model).delete()
+
+
+class M2MChangedCases(HandlerCases):
+    field_name: str  # the ManyToManyField of self.model
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.field: Any = self.model._meta.get_field(self.field_name)
+        self.instance = make(self.model)
+        self.related = make(self.field.related_model)
+        self.relation = getattr(self.instance, self.field_name)
+
+    def assert_ran(
+        self, body: Any, action: str, pk_set: Any, reverse: bool = False
+    ) -> None:
+        body.assert_called_once()
+        sender, instance, called_action, called_reverse, model, called_pk_set = (
+            body.call_args.args[:6]
+        )
+        self.assertIs(sender, self.field.remote_field.through)
+        self.assertEqual(instance, self.related if reverse else self.instance)
+        self.assertEqual((called_action, called_reverse), (action, reverse))
+        self.assertIs(model, self.model if reverse else self.field.related_model)
+        self.assertEqual(called_pk_set, pk_set)
+
+    def test_add_runs_on_add(self) -> None:
+        with self.spies("on_add", "on_remove", "on_clear") as body:
+            self.relation.add(self.related)
+        self.assert_ran(body["on_add"], "post_add", {self.related.pk})
+        body["on_remove"].assert_not_called()
+        body["on_clear"].assert_not_called()
+
+    def test_reverse_add_runs_on_add(self) -> None:
+        reverse_relation = getattr(
+            self.related, self.field.remote_field.get_accessor_name()
+        )
+        with self.spy("on_add") as on_add:
+            reverse_relation.add(self.instance)
+        self.assert_ran(on_add, "post_add", {self.instance.pk}, reverse=True)
+
+    def test_remove_runs_on_remove(self) -> None:
+        self.relation.add(self.related)
+        with self.spies("on_add", "on_remove", "on_clear") as body:
+            self.relation.remove(self.related)
+        self.assert_ran(body["on_remove"], "post_remove", {self.related.pk})
+        body["on_add"].assert_not_called()
+        body["on_clear"].assert_not_called()
+
+    def test_clear_runs_on_clear(self) -> None:
+        self.relation.add(self.related)
+        with self.spies("on_add", "on_remove", "on_clear") as body:
+            self.relation.clear()
+        self.assert_ran(body["on_clear"], "post_clear", None)
+        body["on_add"].assert_not_called()
+        body["on_remove"].assert_not_called()
+
+    def test_error_in_body(self) -> None:
+        self.assert_error_handled("on_add", lambda: self.relation.add(self.related))
+
+    def test_bodies_run_without_error(self) -> None:
+        with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
+            self.relation.add(self.related)
+            self.relation.remove(self.related)
+            self.relation.add(self.related)
+            self.relation.clear()
+
+
+class CustomSignalCases(HandlerCases):
+    send: Callable[..., Any]  # the send_<signal> helper of signals.py
+    sender: Any
+    provides: tuple[str, ...]
+
+    def test_send_runs_implementation(self) -> None:
+        values = {name: object() for name in self.provides}
+        with self.spy("implementation") as implementation:
+            self.send(self.sender, **values)
+        implementation.assert_called_once()
+        args = implementation.call_args.args
+        self.assertEqual(args, (self.sender, *values.values()))
+
+    def test_error_in_body_is_logged(self) -> None:
+        values = {name: object() for name in self.provides}
+        error = RuntimeError("handler failed")
+        with (
+            self.spy("implementation", side_effect=error),
+            self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs,
+        ):
+            self.send(self.sender, **values)
+        self.assertIs(logs.records[0].exc_info[1], error)
+
+
+class TrackerCases(Base):
+    """The ``tracker`` of a model: what changed since the row was loaded or saved."""
+
+    model: type[models.Model]
+    changed_field: str
+
+    def test_new_instance_has_changed(self) -> None:
+        instance: Any = self.model()
+        self.assertTrue(instance.tracker.has_changed(self.changed_field))
+        self.assertIsNone(instance.tracker.previous(self.changed_field))
+
+    def test_change_is_tracked_until_saved(self) -> None:
+        instance: Any = self.model._default_manager.get(pk=make(self.model).pk)
+        saved = getattr(instance, self.changed_field)
+        self.assertFalse(instance.tracker.has_changed(self.changed_field))
+        self.assertEqual(instance.tracker.changed(), {})
+        setattr(instance, self.changed_field, saved[:-1] + "X")
+        self.assertTrue(instance.tracker.has_changed(self.changed_field))
+        self.assertEqual(instance.tracker.previous(self.changed_field), saved)
+        self.assertEqual(instance.tracker.changed(), {self.changed_field: saved})
+        instance.save()
+        self.assertFalse(instance.tracker.has_changed(self.changed_field))
+        self.assertEqual(
+            instance.tracker.previous(self.changed_field), saved[:-1] + "X"
+        )
+
+    def test_loading_costs_no_query(self) -> None:
+        make(self.model)
+        with self.assertNumQueries(1):
+            instances: list[Any] = list(self.model._default_manager.all())
+        with self.assertNumQueries(0):
+            for instance in instances:
+                instance.tracker.has_changed(self.changed_field)
+                instance.saved_copy()
