@@ -1,0 +1,129 @@
+"""Fixtures shared by the template's tests: render an app, install it into a host project."""
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from copier import run_copy
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+BIN = Path(sys.executable).parent
+
+
+def run(*command: str | Path, cwd: Path, check: bool = True, env: dict | None = None):
+    """Run a command; on failure, show what it printed."""
+    result = subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, command))} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def load_answers(name: str) -> dict:
+    return yaml.safe_load((EXAMPLES / name).read_text())
+
+
+def render(destination: Path, answers: dict, src: str | Path = ROOT, **kwargs) -> Path:
+    """Render the template into ``destination`` with Copier's API, as `copier copy --defaults`."""
+    run_copy(
+        str(src),
+        str(destination),
+        data=answers,
+        defaults=True,
+        unsafe=False,
+        quiet=True,
+        vcs_ref=kwargs.pop("vcs_ref", "HEAD"),
+        **kwargs,
+    )
+    return destination
+
+
+@dataclass
+class Host:
+    """A `django-admin startproject` host project with one rendered app installed."""
+
+    root: Path
+    app_module: str
+
+    @property
+    def app_dir(self) -> Path:
+        return self.root.joinpath(*self.app_module.split("."))
+
+    @property
+    def app_label(self) -> str:
+        return self.app_module.rsplit(".", 1)[-1]
+
+    def manage(self, *args: str, check: bool = True, env: dict | None = None):
+        return run(sys.executable, "manage.py", *args, cwd=self.root, check=check, env=env)
+
+    def ruff(self, *args: str, check: bool = True):
+        return run(BIN / "ruff", *args, cwd=self.root, check=check)
+
+
+def start_project(root: Path, app_module: str, settings_extra: str = "") -> Host:
+    """A new host project at ``root`` that lists ``app_module`` in INSTALLED_APPS."""
+    root.mkdir(parents=True, exist_ok=True)
+    run(BIN / "django-admin", "startproject", "proj", ".", cwd=root)
+    for package in app_module.split(".")[:-1]:
+        (root / package).mkdir(exist_ok=True)
+        (root / package / "__init__.py").touch()
+    settings = root / "proj" / "settings.py"
+    text = settings.read_text()
+    text = text.replace(
+        "INSTALLED_APPS = [", f"INSTALLED_APPS = [\n    {app_module!r},", 1
+    )
+    settings.write_text(text + settings_extra)
+    return Host(root, app_module)
+
+
+@pytest.fixture
+def host_with(tmp_path, copie):
+    """Render ``answers`` with pytest-copie and install the app into a new host project."""
+
+    def make(answers: dict, settings_extra: str = "") -> Host:
+        answers = {"app_name": "orders", **answers}
+        result = copie.copy(extra_answers=answers)
+        if result.exception:
+            raise result.exception
+        host = start_project(tmp_path / "host", result.answers["app_module"], settings_extra)
+        shutil.copytree(result.project_dir, host.app_dir)
+        return host
+
+    return make
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Files under ``folder`` that still hold Jinja markup."""
+    return [
+        f"{path.relative_to(folder)}: {marker}"
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.suffix in {".py", ".md", ".yml", ".txt", ".json"}
+        for marker in ("{{", "{%", "{#")
+        if marker in path.read_text()
+    ]
+
+
+def check_app(host: Host) -> str:
+    """The checks every rendered app must pass; returns the test run's output."""
+    assert leftovers(host.app_dir) == []
+    rel = host.app_dir.relative_to(host.root)
+    host.ruff("check", "--isolated", "--select", "E,F,W,I,B", "--ignore", "E501", str(rel))
+    host.ruff("format", "--isolated", "--check", str(rel))
+    host.manage("check")
+    host.manage("makemigrations", "--check", "--dry-run")
+    result = host.manage("test", host.app_module, "-v", "2")
+    return result.stderr
