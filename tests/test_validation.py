@@ -1,0 +1,124 @@
+"""Bad answers: Copier exits non-zero with a message that names the question and the
+offending value, and writes nothing."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, load_answers, run
+
+COPIER = Path(sys.executable).parent / "copier"
+ORDERS = load_answers("orders.yml")
+HANDLER = ORDERS["handlers"][0]
+
+
+def with_handler(**changes):
+    handler = {**HANDLER, **changes}
+    return {**ORDERS, "handlers": [{k: v for k, v in handler.items() if v is not None}]}
+
+
+CASES = {
+    # (answers, question, words the message must contain)
+    "app-name-not-identifier": ({"app_name": "My-App"}, "app_name", ["My-App", "lowercase"]),
+    "app-name-keyword": ({"app_name": "class"}, "app_name", ["class"]),
+    "app-name-shadows-django": ({"app_name": "django"}, "app_name", ["django", "shadow"]),
+    "app-name-shadows-stdlib": ({"app_name": "json"}, "app_name", ["json", "shadow"]),
+    "app-name-shadows-test": ({"app_name": "test"}, "app_name", ["test", "shadow"]),
+    "app-name-shadows-site": ({"app_name": "site"}, "app_name", ["site", "shadow"]),
+    "app-name-shadows-celery": ({"app_name": "celery"}, "app_name", ["celery", "shadow"]),
+    "app-module-last-part": ({"app_module": "apps.shop"}, "app_module", ["apps.shop", "orders"]),
+    "app-module-not-dotted-path": ({"app_module": "apps..orders"}, "app_module", ["apps..orders"]),
+    "model-name-not-pascal": ({"model_name": "order"}, "model_name", ["order", "PascalCase"]),
+    "model-name-taken": ({"model_name": "Model"}, "model_name", ["Model", "taken"]),
+    "models-not-mapping": ({"models": ["Order"]}, "models", ["mapping"]),
+    "models-fields-not-mapping": ({"models": {"Order": "status"}}, "models", ["Order", "mapping"]),
+    "model-name-in-models-bad": (
+        {"models": {"Order": {}, "bad_model": {}}}, "models", ["bad_model", "PascalCase"]),
+    "field-not-identifier": (
+        {"models": {"Order": {"2fast": "models.IntegerField()"}}}, "models", ["2fast"]),
+    "field-pk": ({"models": {"Order": {"pk": "models.IntegerField()"}}}, "models", ["pk", "clashes"]),
+    "field-objects": (
+        {"models": {"Order": {"objects": "models.IntegerField()"}}}, "models", ["objects", "clashes"]),
+    "field-tracker": (
+        {"models": {"Order": {"tracker": "models.IntegerField()"}}}, "models", ["tracker", "clashes"]),
+    "field-empty-expression": ({"models": {"Order": {"status": ""}}}, "models", ["status", "expression"]),
+    "field-not-a-field": ({"models": {"Order": {"status": "print(1)"}}}, "models", ["status", "print(1)"]),
+    "main-model-missing": (
+        {"model_name": "Invoice", "models": ORDERS["models"]}, "models", ["Invoice", "not defined"]),
+    "m2m-without-field": (
+        {"models": {"Order": {"status": "models.CharField(max_length=9)"}},
+         "signal_types": ["m2m_changed"]}, "signal_types", ["m2m_changed", "ManyToManyField"]),
+    "handlers-not-list": ({"handlers": {"name": "x"}}, "handlers", ["list"]),
+    "handler-not-mapping": ({"handlers": ["on_order_created"]}, "handlers", ["on_order_created", "mapping"]),
+    "handler-name-missing": (with_handler(name=None), "handlers", ["name is missing"]),
+    "handler-name-not-identifier": (with_handler(name="on-created"), "handlers", ["on-created", "identifier"]),
+    "handler-name-duplicate": (
+        {**ORDERS, "handlers": [HANDLER, HANDLER]}, "handlers", ["on_order_created", "unique"]),
+    "handler-unknown-signal": (
+        with_handler(signal="post_sav"), "handlers", ["on_order_created", "post_sav", "pre_save, post_save"]),
+    "handler-unknown-model": (with_handler(model="Invoice"), "handlers", ["on_order_created", "Invoice"]),
+    "handler-bad-through": (
+        with_handler(model="Order.status.through", signal="m2m_changed", on_create=None, on_update=None),
+        "handlers", ["Order.status.through", "through"]),
+    "handler-m2m-not-through": (
+        with_handler(signal="m2m_changed", on_create=None, on_update=None), "handlers",
+        ["on_order_created", "m2m_changed", "through"]),
+    "handler-model-missing": (with_handler(model=None), "handlers", ["on_order_created", "model is missing"]),
+    "handler-wrong-branch": (
+        with_handler(on_add="pass"), "handlers", ["on_order_created", "on_add", "on_create, on_update"]),
+    "handler-unknown-key": (
+        with_handler(on_save="pass"), "handlers", ["on_order_created", "on_save", "allowed"]),
+    "handler-body-not-text": (with_handler(on_create=["x"]), "handlers", ["on_order_created", "on_create"]),
+    "celery-tasks-not-list": ({"celery_tasks": "send"}, "celery_tasks", ["list"]),
+    "celery-task-bad-name": (
+        {"celery_tasks": [{"app": "orders", "name": "send-email"}]}, "celery_tasks", ["send-email"]),
+    "celery-task-duplicate": (
+        {"celery_tasks": [{"app": "orders", "name": "send"}, {"app": "orders", "name": "send"}]},
+        "celery_tasks", ["send", "twice"]),
+    "celery-tasks-without-celery": (
+        {"use_celery": False, "celery_tasks": [{"app": "orders", "name": "send"}]}, "use_celery",
+        ["celery_tasks"]),
+    "custom-signal-bad-name": ({"custom_signals": [{"name": "order paid"}]}, "custom_signals", ["order paid"]),
+    "custom-signal-builtin-name": (
+        {"custom_signals": [{"name": "post_save"}]}, "custom_signals", ["post_save", "Django signal"]),
+    "custom-signal-duplicate": (
+        {"custom_signals": [{"name": "paid"}, {"name": "paid"}]}, "custom_signals", ["paid", "twice"]),
+    "custom-signal-provides-not-list": (
+        {"custom_signals": [{"name": "paid", "provides": "order"}]}, "custom_signals", ["paid", "provides"]),
+    "custom-signal-provides-bad-name": (
+        {"custom_signals": [{"name": "paid", "provides": ["order-id"]}]}, "custom_signals",
+        ["paid", "order-id"]),
+    "imports-not-list": ({"imports": "from x import y"}, "imports", ["list"]),
+    "imports-bad-line": ({"imports": ["from .models import Order"]}, "imports", ["from .models import Order"]),
+    "imports-star": ({"imports": ["from os import *"]}, "imports", ["from os import *"]),
+}
+
+
+@pytest.mark.parametrize("answers, question, words", CASES.values(), ids=CASES.keys())
+def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, answers, question, words):
+    data_file = tmp_path / "answers.yml"
+    data_file.write_text(yaml.safe_dump(answers))
+    destination = tmp_path / "apps" / "orders"
+    result = run(
+        COPIER, "copy", "--defaults", "--vcs-ref", "HEAD", "--data-file", data_file,
+        ROOT, destination, cwd=tmp_path, check=False,
+    )
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert f"question '{question}'" in message
+    for word in words:
+        assert word in message
+    assert not destination.exists()
+    assert not (tmp_path / "apps").exists()
+
+
+def test_broken_body_fails_loudly_naming_the_handler(host_with):
+    """Jinja cannot parse Python, so a body that does not compile is reported by Django
+    at start-up, with the handler's module and line."""
+    host = host_with({"signal_types": ["post_save"], "post_save_on_create": "if instance.pk\n    pass"})
+    result = host.manage("check", check=False)
+    assert result.returncode != 0
+    assert "handlers/after_order_save.py" in result.stderr
+    assert "SyntaxError" in result.stderr
