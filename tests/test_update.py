@@ -1,0 +1,214 @@
+"""`copier update` brings template changes and new answers without losing the user's code.
+
+Each test renders an app from the previous release into a host project in a real git
+repository, commits, makes the edits a user makes, updates to the working tree's
+version of the template, and checks what arrived and what survived.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, ROOT, check_app, run, start_project
+
+GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", ".hypothesis", "bench")
+
+
+def git(*args: str, cwd: Path) -> str:
+    return run(*GIT, *args, cwd=cwd).stdout
+
+
+def previous_release() -> str | None:
+    """The newest release tag of this repository, if the clone has tags."""
+    result = subprocess.run(
+        ["git", "describe", "--tags", "--abbrev=0", "--match", "v*"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    return result.stdout.strip() or None
+
+
+@pytest.fixture
+def template_repo(tmp_path) -> Path:
+    """A template repository whose tag `previous` is the last release and whose HEAD
+    is the working tree: updating from `previous` to HEAD is what a user will do next."""
+    repo = tmp_path / "template"
+    tag = previous_release()
+    if tag:
+        repo.mkdir()
+        archive = subprocess.run(["git", "archive", tag], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+    else:
+        shutil.copytree(ROOT, repo, ignore=IGNORE)
+    git("init", "-q", cwd=repo)
+    commit(repo, "previous release")
+    git("tag", "previous", cwd=repo)
+    for name in ("template", "includes"):
+        shutil.rmtree(repo / name)
+        shutil.copytree(ROOT / name, repo / name, ignore=IGNORE)
+    shutil.copy(ROOT / "copier.yml", repo / "copier.yml")
+    commit(repo, "working tree")
+    return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", message, cwd=repo)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def copier(*args: str | Path, cwd: Path, check: bool = True):
+    return run(BIN / "copier", *args, cwd=cwd, check=check)
+
+
+@pytest.fixture
+def project(tmp_path, template_repo):
+    """A host project in git with the app rendered from the previous release, committed."""
+    host = start_project(tmp_path / "site", "orders")
+    git("init", "-q", cwd=host.root)
+    copier("copy", "--defaults", "--vcs-ref", "previous", template_repo, "orders", cwd=host.root)
+    commit(host.root, "orders from the previous release")
+    return host
+
+
+def user_edits(app: Path) -> dict[Path, str]:
+    """What a user typically changes; returns the lines that must survive any update."""
+    handler = app / "handlers" / "after_order_save.py"
+    edit(handler, '    logger.info("Created %s", instance)\n',
+         '    logger.info("Created %s", instance)\n    notify_staff(instance)\n')
+    handler.write_text(handler.read_text() + (
+        "\n\ndef notify_staff(instance: Order) -> None:\n"
+        '    logger.warning("New order %s", instance.pk)\n'
+    ))
+    edit(app / "models.py", '    status = models.CharField(max_length=20, default="pending")\n',
+         '    status = models.CharField(max_length=20, default="pending")\n'
+         '    note = models.TextField(blank=True, default="")\n')
+    return {
+        handler: "    notify_staff(instance)\n",
+        app / "models.py": '    note = models.TextField(blank=True, default="")\n',
+    }
+
+
+def assert_clean_update(host, kept: dict[Path, str]) -> None:
+    for path, text in kept.items():
+        assert text in path.read_text(), f"user edit lost in {path.name}"
+    assert list(host.app_dir.rglob("*.rej")) == []
+    assert "<<<<<<<" not in run("git", "diff", cwd=host.root).stdout
+    host.manage("makemigrations", "orders")
+    host.ruff("format", "--isolated", "orders/migrations")  # Django writes its own style
+    check_app(host)
+
+
+def test_update_with_no_changes_changes_nothing(project):
+    copier("update", "--defaults", "--vcs-ref", "previous", cwd=project.app_dir)
+    assert git("status", "--porcelain", cwd=project.root) == ""
+
+
+def test_update_to_the_working_tree_keeps_user_edits(project):
+    kept = user_edits(project.app_dir)
+    commit(project.root, "user edits")
+    copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
+    assert_clean_update(project, kept)
+
+
+def test_template_change_next_to_a_user_edit(project, template_repo):
+    kept = user_edits(project.app_dir)
+    commit(project.root, "user edits")
+    # The next release changes template-owned and shared lines right beside the user's.
+    edit(template_repo / "template" / "models.py.jinja",
+         '    """{{ model }} of the {{ app_name }} app."""',
+         '    """{{ model }} of the {{ app_name }} app, rendered by django-signal-template."""')
+    edit(template_repo / "template" / "signals.py.jinja",
+         "        if kwargs.get(\"raw\"):\n",
+         "        # Fixtures (loaddata) save with raw=True.\n        if kwargs.get(\"raw\"):\n")
+    commit(template_repo, "next release")
+    copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
+    assert "rendered by django-signal-template" in (project.app_dir / "models.py").read_text()
+    assert "# Fixtures (loaddata)" in (project.app_dir / "signals.py").read_text()
+    assert_clean_update(project, kept)
+
+
+def test_reanswering_adds_a_handler_and_keeps_edits(project):
+    kept = user_edits(project.app_dir)
+    commit(project.root, "user edits")
+    answers = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
+    new_handler = {
+        "name": "audit_order",
+        "signal": "post_save",
+        "model": "Order",
+        "description": "Audit orders.",
+        "on_create": 'logger.info("audit %s", instance.pk)',
+    }
+    data = project.root / "new-answers.yml"
+    data.write_text(yaml.safe_dump({"handlers": answers["handlers"] + [new_handler]}))
+    copier("update", "--defaults", "--vcs-ref", "HEAD", "--data-file", data, cwd=project.app_dir)
+    data.unlink()
+    assert (project.app_dir / "handlers" / "audit_order.py").exists()
+    assert "def audit_order(" in (project.app_dir / "signals.py").read_text()
+    assert_clean_update(project, kept)
+
+
+def test_removing_a_handler_removes_its_wiring_and_git_keeps_its_code(project):
+    module = project.app_dir / "handlers" / "before_order_delete.py"
+    module.write_text(module.read_text() + '    logger.warning("user code")\n')
+    commit(project.root, "user edits")
+    answers = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
+    handlers = [h for h in answers["handlers"] if h["name"] != "before_order_delete"]
+    result = copier(
+        "update", "--defaults", "--vcs-ref", "HEAD", "-d", f"handlers={yaml.safe_dump(handlers)}",
+        cwd=project.app_dir,
+    )
+    assert "git checkout HEAD --" in result.stdout + result.stderr
+    assert "before_order_delete" not in (project.app_dir / "signals.py").read_text()
+    # Copier deletes a file the new answers no longer render; git still has the user's code.
+    status = git("status", "--porcelain", cwd=project.root)
+    assert " D orders/handlers/before_order_delete.py" in status
+    assert 'logger.warning("user code")' in git("show", "HEAD:orders/handlers/before_order_delete.py", cwd=project.root)
+    check_app(project)
+
+
+def test_dirty_repository_is_refused(project):
+    user_edits(project.app_dir)
+    result = copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir, check=False)
+    assert result.returncode != 0
+    assert "dirty" in result.stderr.lower()
+
+
+def test_conflict_is_visible_and_fails_the_app_tests(project, template_repo):
+    """Copier writes conflict markers and exits 0; the app's tests then fail loudly."""
+    readme = project.app_dir / "README.md"
+    edit(readme, "## Update\n", "## Update (our process)\n")
+    commit(project.root, "user edits the README")
+    edit(template_repo / "template" / "README.md.jinja", "## Update\n", "## Updating\n")
+    commit(template_repo, "next release")
+    result = copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
+    assert result.returncode == 0
+    assert "conflict" in result.stderr
+    text = readme.read_text()
+    assert "<<<<<<< " in text and ">>>>>>> " in text
+    tests = project.manage("test", "orders.tests.test_signals.WiringTests", check=False)
+    assert tests.returncode != 0
+    assert "copier update left conflicts in ['README.md']" in tests.stderr
+
+
+def test_renamed_question_keeps_the_old_answer(project, template_repo):
+    """Renames need no trusted _migrations: the new question defaults to the old answer."""
+    answers_file = project.app_dir / ".copier-answers.yml"
+    edit(answers_file, "on_error: log", "on_error: raise")
+    commit(project.root, "answer on_error: raise")
+    config = template_repo / "copier.yml"
+    config.write_text(config.read_text() + (
+        "\nreceiver_errors:\n  type: str\n  help: renamed on_error\n"
+        "  choices: [log, raise]\n  default: \"{{ on_error | default('log') }}\"\n"
+    ))
+    commit(template_repo, "next release renames on_error")
+    copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
+    assert "receiver_errors: raise" in answers_file.read_text()
