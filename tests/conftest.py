@@ -117,7 +117,7 @@ def leftovers(folder: Path) -> list[str]:
     ]
 
 
-def check_app(host: Host) -> str:
+def check_app(host: Host, env: dict | None = None) -> str:
     """The checks every rendered app must pass; returns the test run's output."""
     assert leftovers(host.app_dir) == []
     rel = host.app_dir.relative_to(host.root)
@@ -125,5 +125,5 @@ def check_app(host: Host) -> str:
     host.ruff("format", "--isolated", "--check", str(rel))
     host.manage("check")
     host.manage("makemigrations", "--check", "--dry-run")
-    result = host.manage("test", host.app_module, "-v", "2")
+    result = host.manage("test", host.app_module, "-v", "2", env=env)
     return result.stderr
