@@ -117,6 +117,41 @@ def leftovers(folder: Path) -> list[str]:
     ]
 
 
+MYPY_INI = """\
+[mypy]
+plugins = mypy_django_plugin.main
+check_untyped_defs = True
+disallow_untyped_defs = True
+disallow_incomplete_defs = True
+strict_equality = True
+warn_unused_ignores = True
+
+[mypy.plugins.django-stubs]
+django_settings_module = proj.settings
+
+[mypy-proj.*]
+ignore_errors = True
+
+[mypy-celery.*]
+ignore_missing_imports = True
+
+# tests/pattern_checks.py, copied into the patterns example, is the template's, not the app's.
+[mypy-{app_module}.tests.test_patterns]
+ignore_errors = True
+
+# django-stubs cannot infer a ManyToManyField to a model named by string (its issue 1802).
+[mypy-{app_module}.models]
+disable_error_code = var-annotated
+"""
+
+
+def mypy(host: Host, check: bool = True):
+    """Type-check the app with django-stubs, as strictly as a typed project would."""
+    (host.root / "mypy.ini").write_text(MYPY_INI.format(app_module=host.app_module))
+    rel = host.app_dir.relative_to(host.root)
+    return run(BIN / "mypy", "--cache-dir", host.root / ".mypy_cache", str(rel), cwd=host.root, check=check)
+
+
 def check_app(host: Host, env: dict | None = None) -> str:
     """The checks every rendered app must pass; returns the test run's output."""
     assert leftovers(host.app_dir) == []
@@ -125,5 +160,6 @@ def check_app(host: Host, env: dict | None = None) -> str:
     host.ruff("format", "--isolated", "--check", str(rel))
     host.manage("check")
     host.manage("makemigrations", "--check", "--dry-run")
+    mypy(host)
     result = host.manage("test", host.app_module, "-v", "2", env=env)
     return result.stderr

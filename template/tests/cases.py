@@ -57,7 +57,7 @@ class HandlerCases(Base):
                 return
             with self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs:
                 operation()
-        self.assertIs(logs.records[0].exc_info[1], error)
+        self.assertEqual(logs.records[0].exc_info, (RuntimeError, error, mock.ANY))
 
     def assert_no_errors(self) -> Any:
         """A ``with`` block in which nothing may log an error."""
@@ -202,10 +202,11 @@ class DeleteCases(HandlerCases):
 
 class M2MChangedCases(HandlerCases):
     field_name: str  # the ManyToManyField of self.model
+    field: Any
 
     def setUp(self) -> None:
         super().setUp()
-        self.field: Any = self.model._meta.get_field(self.field_name)
+        self.field = self.model._meta.get_field(self.field_name)
         self.instance = make(self.model)
         self.related = make(self.field.related_model)
         self.relation = getattr(self.instance, self.field_name)
@@ -286,7 +287,7 @@ class CustomSignalCases(HandlerCases):
             self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs,
         ):
             self.send(self.sender, **values)
-        self.assertIs(logs.records[0].exc_info[1], error)
+        self.assertEqual(logs.records[0].exc_info, (RuntimeError, error, mock.ANY))
 
 
 class TrackerCases(Base):

@@ -1,0 +1,643 @@
+"""End-to-end tests against real services on localhost: a Celery worker with Redis as
+broker and result backend, and PostgreSQL.
+
+Start the services with `bash scripts/services.sh start` (as root on Debian). Without
+them these tests skip with the reason; with CI=true they fail instead, so CI cannot
+pass by skipping them. Run with `pytest -m services -s` to see what the worker did.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import django
+import pytest
+from conftest import BIN, Host, load_answers, render, start_project
+
+pytestmark = pytest.mark.services
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "postgres"}
+TASK = "send_order_confirmation_email"
+
+
+def unavailable(reason: str) -> None:
+    """Skip for a missing service, or fail under CI=true, where skipping hides it."""
+    hint = "start the services with `bash scripts/services.sh start` (root, Debian)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true requires it ({hint})", pytrace=False)
+    pytest.skip(f"{reason}; {hint}")
+
+
+def run_bounded(
+    *command: str | Path, cwd: Path, timeout: float, env: dict | None = None
+):
+    """Run a command to completion within ``timeout`` seconds; fail showing its output."""
+    shown = " ".join(map(str, command))
+    try:
+        result = subprocess.run(
+            [str(part) for part in command],
+            check=False,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(
+            f"{shown} did not finish in {timeout} s\n"
+            f"--- stdout\n{error.stdout}\n--- stderr\n{error.stderr}"
+        )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{shown} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    """End a process this module started (and its process group): TERM, then KILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+    except ProcessLookupError:
+        pass
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+
+def pg_admin():
+    """An autocommit connection to the server's `postgres` database, or skip/fail."""
+    try:
+        import psycopg
+    except ImportError:
+        unavailable("psycopg is not installed (pip install 'psycopg[binary]')")
+    try:
+        return psycopg.connect(
+            dbname="postgres", connect_timeout=3, autocommit=True, **PG
+        )
+    except psycopg.Error as error:
+        where = f"{PG['user']}@{PG['host']}:{PG['port']}"
+        unavailable(f"PostgreSQL is not reachable as {where} ({error})")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A new, uniquely named PostgreSQL database; dropped afterwards with its test_ copy."""
+    from psycopg import sql
+
+    name = f"dst_{uuid.uuid4().hex[:12]}"
+    with pg_admin() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with pg_admin() as admin:
+            for database in (name, f"test_{name}"):
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(database)
+                    )
+                )
+
+
+def pg_settings(name: str) -> str:
+    database = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": PG["user"],
+        "PASSWORD": PG["password"],
+        "HOST": PG["host"],
+        "PORT": str(PG["port"]),
+    }
+    return f"\nDATABASES = {{'default': {database!r}}}\n"
+
+
+# --- Redis --------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A private redis-server on a free localhost port, so this test can stop it."""
+
+    def __init__(self, folder: Path):
+        executable = shutil.which("redis-server")
+        if executable is None:
+            unavailable("redis-server is not installed")
+        try:
+            import redis
+        except ImportError:
+            unavailable("the redis client is not installed (pip install redis)")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.log = folder / "redis.log"
+        self.process = subprocess.Popen(
+            [
+                executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.client = redis.Redis(
+            port=self.port, socket_timeout=2, socket_connect_timeout=2
+        )
+        self.backend = redis.Redis(port=self.port, db=1, socket_timeout=2)  # results
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"redis-server exited:\n{self.log.read_text()}")
+            try:
+                return self.client.ping()
+            except redis.ConnectionError:
+                return False
+
+        wait_for(answers, 10, f"redis-server on port {self.port}")
+
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def shutdown(self) -> None:
+        """SHUTDOWN NOSAVE, as `redis-cli shutdown nosave`; wait until it is gone."""
+        import redis
+
+        try:
+            self.client.shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass
+        self.process.wait(10)
+
+    def close(self) -> None:
+        stop(self.process)
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+# --- The host project with a Celery app and a worker ---------------------------------
+
+# Celery's "First steps with Django" layout: proj/celery.py, imported by proj/__init__.py.
+CELERY_PY = """\
+import os
+
+from celery import Celery
+
+# Set the default Django settings module for the 'celery' program.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+
+app = Celery("proj")
+
+# All Celery settings are Django settings with a CELERY_ prefix.
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Load task modules from all registered Django apps.
+app.autodiscover_tasks()
+"""
+
+PROJ_INIT = """\
+# Make sure the app is always imported when Django starts so that shared_task uses it.
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)
+"""
+
+# Imported by the worker only (CELERY_IMPORTS): logs whether a task finds its order row,
+# which it does only if it was queued after the commit.
+PROBE_PY = """\
+import logging
+
+from celery.signals import task_prerun
+
+logger = logging.getLogger("e2e.probe")
+
+
+@task_prerun.connect(weak=False)
+def probe(sender=None, task_id=None, task=None, args=None, **kwargs):
+    from orders.models import Order
+
+    pk = args[0] if args else None
+    found = Order.objects.filter(pk=pk).exists()
+    logger.info("probe: %s(%s) finds its order row: %s", task.name, pk, found)
+"""
+
+# Run as a separate process with the host's settings; prints one JSON line.
+CLIENT_PY = """\
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+
+import django
+
+django.setup()
+
+from celery.signals import after_task_publish
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from orders.models import Order
+from orders.tasks import send_order_confirmation_email
+
+published = []
+
+
+@after_task_publish.connect(weak=False)
+def record(sender=None, headers=None, **kwargs):
+    published.append({"task": sender, "id": headers["id"], "args": headers["argsrepr"]})
+
+
+class Rollback(Exception):
+    pass
+
+
+class Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def commit_and_rollback():
+    user = get_user_model().objects.create_user(f"e2e-{uuid.uuid4().hex[:8]}")
+    try:
+        with transaction.atomic():
+            rolled_back = Order.objects.create(user=user, total=5)
+            raise Rollback
+    except Rollback:
+        pass
+    after_rollback = list(published)
+    with transaction.atomic():
+        committed = Order.objects.create(user=user, total=10)
+        before_commit = list(published)
+    return {
+        "rolled_back": rolled_back.pk,
+        "rolled_back_exists": Order.objects.filter(pk=rolled_back.pk).exists(),
+        "published_after_rollback": after_rollback,
+        "committed": committed.pk,
+        "published_before_commit": before_commit,
+        "published_after_commit": list(published),
+        "stores_results": not send_order_confirmation_email.ignore_result,
+    }
+
+
+def outage():
+    capture = Capture()
+    logging.getLogger("django.db.backends.base").addHandler(capture)
+    user = get_user_model().objects.create_user(f"e2e-{uuid.uuid4().hex[:8]}")
+    pk = raised = None
+    start = time.monotonic()
+    try:
+        with transaction.atomic():
+            pk = Order.objects.create(user=user, total=20).pk
+    except Exception as error:
+        raised = f"{type(error).__name__}: {error}"
+    return {
+        "pk": pk,
+        "seconds": round(time.monotonic() - start, 2),
+        "raised": raised,
+        "saved": Order.objects.filter(pk=pk).exists(),
+        "published": published,
+        "logged": [
+            {
+                "logger": r.name,
+                "level": r.levelname,
+                "message": r.getMessage(),
+                "exception": repr(r.exc_info[1]) if r.exc_info else None,
+            }
+            for r in capture.records
+        ],
+    }
+
+
+print(json.dumps({"commit-and-rollback": commit_and_rollback, "outage": outage}[sys.argv[1]]()))
+"""
+
+
+def celery_settings(redis: RedisServer) -> str:
+    """Redis as broker and result backend; publishing gives up fast when it is down."""
+    return f"""
+CELERY_BROKER_URL = {redis.url(0)!r}
+CELERY_RESULT_BACKEND = {redis.url(1)!r}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_MAX_RETRIES = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {{"socket_connect_timeout": 2, "socket_timeout": 5}}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {{
+    "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
+}}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_SOCKET_TIMEOUT = 5
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {{"retry_policy": {{"max_retries": 2}}}}
+CELERY_IMPORTS = ["proj.e2e_probe"]
+"""
+
+
+class CeleryHost:
+    """examples/orders.yml rendered into a host project with a Celery app on Redis and
+    PostgreSQL; runs the worker and the client script as separate processes."""
+
+    def __init__(self, root: Path, redis: RedisServer, database: str):
+        answers = {**load_answers("orders.yml"), "app_name": "orders"}
+        self.redis = redis
+        self.host: Host = start_project(
+            root, "orders", pg_settings(database) + celery_settings(redis)
+        )
+        render(self.host.app_dir, answers)
+        proj = root / "proj"
+        (proj / "celery.py").write_text(CELERY_PY)
+        (proj / "__init__.py").write_text(PROJ_INIT)
+        (proj / "e2e_probe.py").write_text(PROBE_PY)
+        (root / "e2e_client.py").write_text(CLIENT_PY)
+        self.env = {
+            "DJANGO_SETTINGS_MODULE": "proj.settings",
+            "PYTHONPATH": str(root),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.worker_log = root / "worker.log"
+        run_bounded(
+            sys.executable,
+            "manage.py",
+            "migrate",
+            "-v",
+            "0",
+            cwd=root,
+            timeout=60,
+            env=self.env,
+        )
+
+    @contextmanager
+    def worker(self) -> Iterator[subprocess.Popen]:
+        """`celery -A proj worker` (solo pool), ready to take tasks; always stopped."""
+        name = f"e2e-{uuid.uuid4().hex[:8]}@%h"
+        process = subprocess.Popen(
+            [
+                BIN / "celery",
+                "-A",
+                "proj",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                name,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=self.host.root,
+            env={**os.environ, **self.env},
+            stdout=self.worker_log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+
+            def ready() -> bool:
+                if process.poll() is not None:
+                    pytest.fail(f"the worker exited:\n{self.log()}")
+                return " ready." in self.log()
+
+            wait_for(ready, 30, "the Celery worker to be ready")
+            yield process
+        finally:
+            stop(process)
+
+    def log(self) -> str:
+        return self.worker_log.read_text() if self.worker_log.exists() else ""
+
+    def client(self, phase: str) -> dict:
+        result = run_bounded(
+            sys.executable,
+            "e2e_client.py",
+            phase,
+            cwd=self.host.root,
+            timeout=45,
+            env=self.env,
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def runs(self, pk: int) -> list[str]:
+        """Worker log lines of the stub task's own message for the order ``pk``."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if f"{TASK}({pk})" in line and "probe:" not in line
+        ]
+
+
+@pytest.fixture
+def celery_host(tmp_path, redis_server, pg_database) -> CeleryHost:
+    return CeleryHost(tmp_path / "host", redis_server, pg_database)
+
+
+def show(*lines: str) -> None:
+    for line in lines:
+        print(f"[e2e] {line}")
+
+
+def describe(published: list[dict]) -> str:
+    return ", ".join(f"{p['task']}{p['args']}" for p in published) or "nothing"
+
+
+def test_worker_runs_task_once_after_commit_and_never_on_rollback(celery_host):
+    started = time.monotonic()
+    redis = celery_host.redis
+    with celery_host.worker():
+        show(f"worker ready: celery -A proj worker --pool solo; broker {redis.url(0)}")
+        out = celery_host.client("commit-and-rollback")
+        committed, rolled_back = out["committed"], out["rolled_back"]
+        show(
+            f"rolled back: Order {rolled_back} saved in atomic(), then rolled back; "
+            f"row exists: {out['rolled_back_exists']}; "
+            f"queued: {describe(out['published_after_rollback'])}",
+            f"committed: Order {committed}; queued before commit: "
+            f"{describe(out['published_before_commit'])}; after commit: "
+            f"{describe(out['published_after_commit'])}",
+        )
+        assert out["rolled_back_exists"] is False
+        assert out["published_after_rollback"] == []
+        assert out["published_before_commit"] == []
+        [queued] = out["published_after_commit"]
+        assert queued["task"] == f"orders.tasks.{TASK}"
+        assert queued["args"] == f"({committed},)"
+
+        # One solo worker takes tasks in order: the task of the rolled-back order, had it
+        # been queued, would have run before the committed one's.
+        wait_for(
+            lambda: f"{queued['id']}] succeeded" in celery_host.log(),
+            20,
+            f"the worker to run {TASK}({committed})",
+        )
+        meta = json.loads(redis.backend.get(f"celery-task-meta-{queued['id']}") or "{}")
+        pending = redis.client.llen("celery")
+        log = celery_host.log()
+        received = re.findall(r"Task orders\.tasks\.\w+\[[\w-]+\] received", log)
+        show(
+            f"ran: {TASK}({committed}) x{len(celery_host.runs(committed))}; "
+            f"result backend: {meta.get('status')}; tasks received by the worker: "
+            f"{len(received)}; left in the queue: {pending}",
+            f"not run: {TASK}({rolled_back}) x{len(celery_host.runs(rolled_back))} "
+            "(its transaction rolled back)",
+            "worker log:",
+            *(
+                f"  {line}"
+                for line in log.splitlines()
+                if "orders.tasks" in line or TASK in line
+            ),
+        )
+        assert len(celery_host.runs(committed)) == 1
+        assert (
+            f"probe: orders.tasks.{TASK}({committed}) finds its order row: True" in log
+        )
+        assert celery_host.runs(rolled_back) == []
+        assert len(received) == 1
+        assert pending == 0
+        # Its result is stored, unless the task is declared with ignore_result=True.
+        assert meta.get("status") == ("SUCCESS" if out["stores_results"] else None)
+    show(f"took {time.monotonic() - started:.1f} s")
+
+
+def test_save_succeeds_and_error_is_logged_when_broker_is_down(celery_host):
+    started = time.monotonic()
+    redis = celery_host.redis
+    with celery_host.worker():
+        out = celery_host.client("commit-and-rollback")
+        [queued] = out["published_after_commit"]
+        wait_for(
+            lambda: f"{queued['id']}] succeeded" in celery_host.log(),
+            20,
+            f"the worker to run {TASK}({out['committed']})",
+        )
+        show(f"broker up: Order {out['committed']} -> {describe([queued])} ran")
+
+        redis.shutdown()
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", redis.port)) != 0, "redis still up"
+        show(f"redis-server on port {redis.port} stopped (SHUTDOWN NOSAVE)")
+
+        out = celery_host.client("outage")
+    show(
+        f"broker down: Order {out['pk']} saved: {out['saved']} in {out['seconds']} s; "
+        f"the save raised: {out['raised']}; queued: {describe(out['published'])}",
+        "logged:",
+        *(
+            f"  {r['level']} {r['logger']}: {r['message']} [{r['exception']}]"
+            for r in out["logged"]
+        ),
+    )
+    assert out["saved"] is True
+    assert out["published"] == []
+    hint = ""
+    if "__qualname__" in (out["raised"] or ""):
+        hint = (
+            f" (Django {django.get_version()} logs a robust on_commit failure with "
+            "func.__qualname__, which a functools.partial lacks, Django ticket #36487: "
+            "enqueue_on_commit must pass on_commit a function, not a partial)"
+        )
+    assert out["raised"] is None, (
+        "with the broker down, the commit's on_commit(robust=True) callback must not "
+        f"raise into the code that saved; it raised {out['raised']}{hint}"
+    )
+    [error] = out["logged"]
+    assert error["logger"] == "django.db.backends.base"
+    assert "in on_commit()" in error["message"]
+    # kombu's "Error 111 connecting to ..." from the broker, or the result backend's
+    # "Retry limit exceeded while trying to reconnect ...": both are Redis being down.
+    assert re.search("connect", error["exception"] or "", re.IGNORECASE)
+    assert out["seconds"] < 20
+    show(f"took {time.monotonic() - started:.1f} s")
+
+
+# --- The rendered app's own tests on PostgreSQL --------------------------------------
+
+PG_MATRIX = {
+    "defaults": {},
+    "seed-example": load_answers("orders.yml"),
+}
+
+
+@pytest.mark.parametrize("answers", PG_MATRIX.values(), ids=PG_MATRIX.keys())
+def test_rendered_app_tests_pass_on_postgresql(tmp_path, pg_database, answers, request):
+    answers = {"app_name": "orders", **answers}
+    host = start_project(tmp_path / "host", "orders", pg_settings(pg_database))
+    render(host.app_dir, answers)
+    run_bounded(
+        sys.executable,
+        "manage.py",
+        "check",
+        "--database",
+        "default",
+        cwd=host.root,
+        timeout=30,
+    )
+    result = run_bounded(
+        sys.executable,
+        "manage.py",
+        "test",
+        "orders",
+        "-v",
+        "2",
+        cwd=host.root,
+        timeout=50,
+    )
+    output = result.stderr
+    assert (
+        f"Creating test database for alias 'default' ('test_{pg_database}')" in output
+    )
+    ran = int(re.search(r"Ran (\d+) tests?", output).group(1))
+    assert ran > 0
+    assert re.search(r"^OK", output, re.MULTILINE), output
+    label = request.node.callspec.id
+    print(f"[postgresql] {label}: ran {ran} tests on test_{pg_database}: OK")
