@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import check_app, load_answers
+from conftest import check_app, load_answers, mypy
 
 SIGNALS = ["pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed"]
 
@@ -52,3 +52,13 @@ def test_bodies_are_rendered_exactly(host_with):
     module = (host.app_dir / "handlers" / "after_order_save.py").read_text()
     indented = "\n".join(f"    {line}" if line else "" for line in body.splitlines())
     assert indented in module
+
+
+def test_mypy_catches_a_wrong_handler_signature(host_with):
+    host = host_with({"signal_types": ["post_save"]})
+    module = host.app_dir / "handlers" / "after_order_save.py"
+    text = module.read_text()
+    module.write_text(text.replace("instance: Order, created: bool, **kwargs", "instance: Order, **kwargs", 1))
+    result = mypy(host, check=False)
+    assert result.returncode != 0
+    assert "signals.py" in result.stdout and "on_create" in result.stdout
