@@ -15,7 +15,7 @@ from django.db import connection, models
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
 
-from .factories import load_fixture, make
+from .factories import build, load_fixture, make
 
 if TYPE_CHECKING:
     from django.test import TestCase as Base
@@ -325,3 +325,9 @@ class TrackerCases(Base):
             for instance in instances:
                 instance.tracker.has_changed(self.changed_field)
                 instance.saved_copy()
+
+    def test_bulk_created_rows_are_tracked(self) -> None:
+        [instance] = self.model._default_manager.bulk_create([build(self.model)])
+        tracked: Any = instance
+        self.assertEqual(tracked.tracker.changed(), {})
+        self.assertIsNotNone(tracked.saved_copy())

@@ -70,13 +70,20 @@ def needs_value(field: Any) -> bool:
     )
 
 
-def make(model: type[M], **values: Any) -> M:
-    """Create and return a row of ``model``; ``values`` override the generated ones."""
+def build(model: type[M], **values: Any) -> M:
+    """An unsaved ``model`` instance; ``values`` override the generated ones."""
     for field in model._meta.concrete_fields:
         if field.name not in values and field.attname not in values:
             if needs_value(field):
                 values[field.name] = value_for(field)
-    return model._default_manager.create(**values)
+    return model(**values)
+
+
+def make(model: type[M], **values: Any) -> M:
+    """Create and return a row of ``model``; ``values`` override the generated ones."""
+    instance = build(model, **values)
+    instance.save(force_insert=True)
+    return instance
 
 
 def load_fixture(instances: Iterable[models.Model]) -> None:

@@ -30,7 +30,7 @@ def sender_labels() -> dict[int, str]:
     for model in apps.get_models():
         labels[id(model)] = model._meta.label
         for field in model._meta.local_many_to_many:
-            through = field.remote_field.through  # type: ignore[union-attr]
+            through = field.remote_field.through
             labels[id(through)] = f"{model._meta.label}.{field.name}.through"
     return labels
 
