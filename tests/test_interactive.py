@@ -22,7 +22,7 @@ PROMPTS = [
     ("Dotted import path", False),
     ("PascalCase name of the main model", False),
     ("Give every model a `tracker`", False),
-    ("Models and their fields", False),
+    ("Models and their fields", True),
     ("What an exception in a receiver does", False),
     ("Hand heavy work to Celery", False),
     ("Custom signals", False),
@@ -42,7 +42,7 @@ PROMPTS = [
     ("m2m_changed handler: body run after rows are added", True),
     ("m2m_changed handler: body run after rows are removed", True),
     ("m2m_changed handler: body run after the relation is cleared", True),
-    ("The handlers, as YAML", False),
+    ("The handlers, as YAML", True),
     ("Extra import lines", False),
 ]
 
