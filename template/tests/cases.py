@@ -64,32 +64,53 @@ class HandlerCases(Base):
         return self.assertNoLogs(level="ERROR")
 
 
-class PostSaveCases(HandlerCases):
+class SaveCases(HandlerCases):
+    """What pre_save and post_save handlers share: ``on_create`` and one update body."""
+
+    update_branch: str  # on_update (post_save) or implementation (pre_save)
+
     def test_create_runs_on_create(self) -> None:
-        with self.spies("on_create", "on_update") as body:
+        with self.spies("on_create", self.update_branch) as body:
             instance = make(self.model)
         body["on_create"].assert_called_once()
-        self.assertEqual(
-            body["on_create"].call_args.args[:3], (self.model, instance, True)
-        )
-        body["on_update"].assert_not_called()
+        self.assertEqual(body["on_create"].call_args.args[:2], (self.model, instance))
+        body[self.update_branch].assert_not_called()
 
-    def test_update_runs_on_update(self) -> None:
+    def test_update_runs_the_update_body(self) -> None:
         instance = make(self.model)
-        with self.spies("on_create", "on_update") as body:
+        with self.spies("on_create", self.update_branch) as body:
             instance.save()
-        body["on_update"].assert_called_once()
+        body[self.update_branch].assert_called_once()
         self.assertEqual(
-            body["on_update"].call_args.args[:3], (self.model, instance, False)
+            body[self.update_branch].call_args.args[:2], (self.model, instance)
         )
         body["on_create"].assert_not_called()
 
     def test_fixture_load_runs_nothing(self) -> None:
         instance = make(self.model)
-        with self.spies("on_create", "on_update") as body:
+        with self.spies("on_create", self.update_branch) as body:
             load_fixture([instance])
         body["on_create"].assert_not_called()
-        body["on_update"].assert_not_called()
+        body[self.update_branch].assert_not_called()
+
+    def test_error_in_body(self) -> None:
+        self.assert_error_handled("on_create", lambda: make(self.model))
+
+    def test_bodies_run_without_error(self) -> None:
+        with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
+            instance = make(self.model)
+            instance.save()
+
+
+class PostSaveCases(SaveCases):
+    update_branch = "on_update"
+
+    def test_created_flag(self) -> None:
+        with self.spies("on_create", "on_update") as body:
+            instance = make(self.model)
+            instance.save()
+        self.assertIs(body["on_create"].call_args.args[2], True)
+        self.assertIs(body["on_update"].call_args.args[2], False)
 
     def test_save_inside_handler_does_not_loop(self) -> None:
         def save_again(
@@ -103,36 +124,19 @@ class PostSaveCases(HandlerCases):
         body["on_create"].assert_called_once()
         body["on_update"].assert_not_called()
 
-    def test_error_in_body(self) -> None:
-        self.assert_error_handled("on_create", lambda: make(self.model))
 
-    def test_bodies_run_without_error(self) -> None:
-        with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
-            instance = make(self.model)
-            instance.save()
-
-
-class PreSaveCases(HandlerCases):
+class PreSaveCases(SaveCases):
+    update_branch = "implementation"
     extra_queries: int  # queries the receiver adds to an update: 0 with change tracking
     changed_field: str = ""  # a text field the tests may change
 
-    def test_create_runs_on_create(self) -> None:
-        with self.spies("on_create", "implementation") as body:
-            instance = make(self.model)
-        body["on_create"].assert_called_once()
-        self.assertEqual(body["on_create"].call_args.args[:2], (self.model, instance))
-        body["implementation"].assert_not_called()
-
-    def test_update_runs_implementation_with_original(self) -> None:
+    def test_update_gets_original(self) -> None:
         instance = make(self.model)
-        with self.spies("on_create", "implementation") as body:
+        with self.spy("implementation") as implementation:
             instance.save()
-        body["implementation"].assert_called_once()
-        sender, updated, original = body["implementation"].call_args.args[:3]
-        self.assertEqual((sender, updated), (self.model, instance))
+        original = implementation.call_args.args[2]
         self.assertEqual(original.pk, instance.pk)
         self.assertIsNot(original, instance)
-        body["on_create"].assert_not_called()
 
     def test_original_holds_the_saved_values(self) -> None:
         if not self.changed_field:
@@ -160,21 +164,6 @@ class PreSaveCases(HandlerCases):
         with CaptureQueriesContext(connection) as bare:
             instance.save()
         self.assertEqual(len(handled), len(bare) + self.extra_queries)
-
-    def test_fixture_load_runs_nothing(self) -> None:
-        instance = make(self.model)
-        with self.spies("on_create", "implementation") as body:
-            load_fixture([instance])
-        body["on_create"].assert_not_called()
-        body["implementation"].assert_not_called()
-
-    def test_error_in_body(self) -> None:
-        self.assert_error_handled("on_create", lambda: make(self.model))
-
-    def test_bodies_run_without_error(self) -> None:
-        with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
-            instance = make(self.model)
-            instance.save()
 
 
 class DeleteCases(HandlerCases):
