@@ -26,6 +26,7 @@ def test_rendered_app_passes_its_checks(host_with, answers):
     host = host_with(answers)
     output = check_app(host)
     ran = int(re.search(r"Ran (\d+) tests?", output).group(1))
+    print(f"rendered app ran {ran} tests")
     assert ran > 0
     assert "OK" in output
 
