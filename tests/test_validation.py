@@ -90,6 +90,29 @@ CASES = {
     "custom-signal-provides-bad-name": (
         {"custom_signals": [{"name": "paid", "provides": ["order-id"]}]}, "custom_signals",
         ["paid", "order-id"]),
+    "handler-name-shadows-logger": (with_handler(name="logger"), "handlers", ["logger", "shadow"]),
+    "handler-name-private": (with_handler(name="_guarded"), "handlers", ["_guarded", "shadow"]),
+    "handler-name-is-a-model": (with_handler(name="AuditLog"), "handlers", ["AuditLog", "shadow"]),
+    "custom-handler-external-sender": (
+        {**ORDERS, "custom_signals": [{"name": "paid"}],
+         "handlers": [{"name": "on_paid", "signal": "paid", "model": "auth.User"}]},
+        "handlers", ["on_paid", "auth.User", "custom signal"]),
+    "custom-signal-provides-twice": (
+        {"custom_signals": [{"name": "paid", "provides": ["order", "order"]}]}, "custom_signals",
+        ["paid", "twice"]),
+    "custom-signal-description-quotes": (
+        {"custom_signals": [{"name": "paid", "description": 'Paid """now"""'}]}, "custom_signals",
+        ["paid", "description"]),
+    "custom-signal-shadows-logger": ({"custom_signals": [{"name": "logger"}]}, "custom_signals", ["logger", "shadow"]),
+    "celery-task-shadows-transaction": (
+        {"celery_tasks": [{"app": "orders", "name": "transaction"}]}, "celery_tasks", ["transaction", "shadow"]),
+    "model-name-taken-by-template": (
+        {"models": {"Order": {}, "Receiver": {}}}, "models", ["Receiver", "taken"]),
+    "field-hides-models-module": (
+        {"models": {"Order": {"models": "models.IntegerField()"}}}, "models", ["models", "hide"]),
+    "field-unbalanced-parentheses": (
+        {"models": {"Order": {"n": "models.CharField(max_length=(20)"}}}, "models", ["max_length=(20"]),
+    "imports-dangling-as": ({"imports": ["from x import y as"]}, "imports", ["from x import y as"]),
     "imports-not-list": ({"imports": "from x import y"}, "imports", ["list"]),
     "imports-bad-line": ({"imports": ["from .models import Order"]}, "imports", ["from .models import Order"]),
     "imports-star": ({"imports": ["from os import *"]}, "imports", ["from os import *"]),
@@ -122,3 +145,16 @@ def test_broken_body_fails_loudly_naming_the_handler(host_with):
     assert result.returncode != 0
     assert "handlers/after_order_save.py" in result.stderr
     assert "SyntaxError" in result.stderr
+
+
+def test_soft_keywords_and_a_custom_id_are_valid_fields(host_with):
+    models = {
+        "Order": {
+            "id": "models.UUIDField(primary_key=True)",
+            "type": "models.CharField(max_length=20)",
+            "match": "models.CharField(max_length=20, blank=True)",
+        }
+    }
+    host = host_with({"models": models, "signal_types": ["post_save"]})
+    host.manage("check")
+    host.manage("makemigrations", "--check", "--dry-run")
