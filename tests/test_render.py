@@ -15,6 +15,7 @@ MATRIX = {
     **{f"only-{signal}": {"signal_types": [signal]} for signal in SIGNALS},
     "several-models": load_answers("catalog.yml"),
     "custom-signals-only": load_answers("custom_signals.yml"),
+    "custom-signals-raise": {**load_answers("custom_signals.yml"), "on_error": "raise"},
     "no-tracking-raise": {"track_changes": False, "on_error": "raise"},
     "dotted-app-module": {"app_module": "apps.orders"},
     "dotted-seed-example": {**load_answers("orders.yml"), "app_module": "apps.orders"},

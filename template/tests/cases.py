@@ -5,13 +5,14 @@ runs the right body, once, for the right ORM operation, or runs the real bodies 
 checks that nothing fails.
 """
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
 
@@ -129,6 +130,18 @@ class PreSaveCases(SaveCases):
     update_branch = "implementation"
     extra_queries: int  # queries the receiver adds to an update: 0 with change tracking
     changed_field: str = ""  # a text field the tests may change
+
+    def test_save_of_a_copy_without_pk_runs_on_create(self) -> None:
+        instance = make(self.model)
+        instance.pk = None  # Django's way to copy a row
+        with (
+            self.spies("on_create", "implementation") as body,
+            contextlib.suppress(IntegrityError),  # unique fields may refuse the copy
+            transaction.atomic(),
+        ):
+            instance.save()
+        body["on_create"].assert_called_once()
+        body["implementation"].assert_not_called()
 
     def test_update_gets_original(self) -> None:
         instance = make(self.model)
