@@ -553,30 +553,38 @@ def rows_from(results: dict) -> list[dict]:
         def us(op, v):
             return s[op][v]["median"] * 1e6
 
-        for op in ("create", "update"):
-            d = s[op]
-            add(
-                "2 save",
-                f"{op}: Order, default receivers vs none connected",
-                f"{us(op, 'order'):.1f} vs {us(op, 'order_bare'):.1f} us",
-                paired(d["order"], d["order_bare"]),
-                1.15,
-            )
-        for op in ("create", "update"):
-            d = s[op]
-            add(
-                "2 save",
-                f"{op}: Order with receivers vs plain model",
-                f"{us(op, 'order'):.1f} vs {us(op, 'plain'):.1f} us",
-                paired(d["order"], d["plain"]),
-                note="info: tracking + receivers",
-            )
-        d = s["update"]
-        add(
+        def save_rows(group, label, variant, baseline, ops=("create", "update"), **kw):
+            """One row per save operation: ``variant`` vs ``baseline`` side by side."""
+            for op in ops:
+                if variant in s[op]:
+                    add(
+                        group,
+                        label.format(op=op),
+                        f"{us(op, variant):.1f} vs {us(op, baseline):.1f} us",
+                        paired(s[op][variant], s[op][baseline]),
+                        **kw,
+                    )
+
+        save_rows(
             "2 save",
-            "update: track_changes=false app, receivers vs plain",
-            f"{us('update', 'order_notrack'):.1f} vs {us('update', 'plain'):.1f} us",
-            paired(d["order_notrack"], d["plain"]),
+            "{op}: Order, default receivers vs none connected",
+            "order",
+            "order_bare",
+            target=1.15,
+        )
+        save_rows(
+            "2 save",
+            "{op}: Order with receivers vs plain model",
+            "order",
+            "plain",
+            note="info: tracking + receivers",
+        )
+        save_rows(
+            "2 save",
+            "{op}: track_changes=false app, receivers vs plain",
+            "order_notrack",
+            "plain",
+            ops=("update",),
             note="info: the seed's fetch",
         )
 
@@ -599,25 +607,20 @@ def rows_from(results: dict) -> list[dict]:
                 note="info: measured elsewhere ~5.2x",
             )
     if s:
-        for op in ("create", "update"):
-            d = s[op]
-            add(
-                "3 tracking",
-                f"save ({op}): TrackedModel vs plain model",
-                f"{us(op, 'tracked'):.1f} vs {us(op, 'plain'):.1f} us",
-                paired(d["tracked"], d["plain"]),
-                1.15,
-            )
-        for op in ("create", "update"):
-            d = s[op]
-            if "model_utils" in d:
-                add(
-                    "3 tracking",
-                    f"save ({op}): model-utils FieldTracker() vs plain",
-                    f"{us(op, 'model_utils'):.1f} vs {us(op, 'plain'):.1f} us",
-                    paired(d["model_utils"], d["plain"]),
-                    note="info: measured elsewhere ~1.22x",
-                )
+        save_rows(
+            "3 tracking",
+            "save ({op}): TrackedModel vs plain model",
+            "tracked",
+            "plain",
+            target=1.15,
+        )
+        save_rows(
+            "3 tracking",
+            "save ({op}): model-utils FieldTracker() vs plain",
+            "model_utils",
+            "plain",
+            note="info: measured elsewhere ~1.22x",
+        )
 
     if r := results.get("render"):
         sec = {k: v["median"] for k, v in r.items() if isinstance(v, dict)}
