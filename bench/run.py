@@ -522,6 +522,7 @@ def rows_from(results: dict) -> list[dict]:
             ("update_fields", "update with update_fields"),
             ("update_after_create", "update of a row it created"),
             ("create", "create"),
+            ("update_after_bulk_create", "update of a row from bulk_create"),
         ):
             c = {k: v["count"] for k, v in q[action].items()}
             add(
@@ -531,14 +532,6 @@ def rows_from(results: dict) -> list[dict]:
                 c["order"] / c["plain"],
                 1.0,
             )
-        c = {k: v["count"] for k, v in q["update_after_bulk_create"].items()}
-        add(
-            "1 queries",
-            "update of a row from bulk_create: tracked app vs bare",
-            f"{c['order']} vs {c['plain']} queries",
-            c["order"] / c["plain"],
-            1.0,
-        )
         c = {k: v["count"] for k, v in q["update"].items()}
         add(
             "1 queries",
