@@ -12,11 +12,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
+from asgiref.sync import sync_to_async
 from django.db import IntegrityError, connection, models, transaction
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
 
-from .factories import build, load_fixture, make
+from .factories import build, load_fixture, make, values_for
 
 if TYPE_CHECKING:
     from django.test import TestCase as Base
@@ -64,11 +65,144 @@ class HandlerCases(Base):
         """A ``with`` block in which nothing may log an error."""
         return self.assertNoLogs(level="ERROR")
 
+    # What the failure tests below do: ``act()`` runs ``branch`` through the ORM and
+    # ``acted(result)`` tells whether the caller's work is in the database.
+    branch: str
+
+    def act(self) -> Any:
+        raise NotImplementedError
+
+    def acted(self, result: Any) -> bool:
+        raise NotImplementedError
+
+    def failing_body(
+        self, raw_sql: bool, own_atomic: bool = False
+    ) -> Callable[..., None]:
+        """A body that writes a row, queues an on_commit callback, then breaks the
+        primary key's unique constraint (with the ORM or raw SQL): real handler bugs."""
+        existing = make(self.model)
+        own_row = build(self.model)
+        duplicate = build(self.model, pk=existing.pk)
+        self.own_row = own_row
+        self.own_callbacks: list[str] = []
+
+        def write() -> None:
+            # bulk_create sends no signal, so the body does not run again.
+            self.model._base_manager.bulk_create([own_row])
+            transaction.on_commit(lambda: self.own_callbacks.append("ran"))
+            if raw_sql:
+                table = connection.ops.quote_name(self.model._meta.db_table)
+                column = connection.ops.quote_name(self.model._meta.pk.column)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"INSERT INTO {table} SELECT * FROM {table} WHERE {column} = %s",
+                        [existing.pk],
+                    )
+            else:
+                self.model._base_manager.bulk_create([duplicate])
+
+        def body(*args: Any, **kwargs: Any) -> None:
+            if own_atomic:
+                with transaction.atomic():
+                    write()
+            else:
+                write()
+
+        return body
+
+    def assert_failure_contained(
+        self, raw_sql: bool, queries_after: bool, own_atomic: bool = False
+    ) -> None:
+        """The caller saves inside ``atomic()`` and a body's write fails: only the
+        body's work is lost (on_error: log), or the caller's block rolls back with the
+        IntegrityError (on_error: raise)."""
+        body = self.failing_body(raw_sql, own_atomic)
+        with (
+            self.spy(self.branch, side_effect=body),
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            if self.on_error == "raise":
+                with self.assertRaises(IntegrityError), transaction.atomic():
+                    self.act()
+                self.assertFalse(
+                    self.model._base_manager.filter(pk=self.own_row.pk).exists()
+                )
+                return
+            with self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs:
+                with transaction.atomic():
+                    result = self.act()
+                    if queries_after:
+                        make(self.model)
+        self.assertIs(logs.records[0].exc_info[0], IntegrityError)
+        self.assertTrue(self.acted(result), "the caller's work was rolled back")
+        self.assertIsNotNone(self.own_row.pk)
+        self.assertFalse(
+            self.model._base_manager.filter(pk=self.own_row.pk).exists(),
+            "the failed body's own write was kept",
+        )
+        self.assertEqual(self.own_callbacks, [], "the failed body's on_commit ran")
+
+    def test_failed_orm_write_in_body_inside_atomic(self) -> None:
+        self.assert_failure_contained(raw_sql=False, queries_after=True)
+
+    def test_failed_orm_write_in_body_as_last_query_of_atomic(self) -> None:
+        self.assert_failure_contained(raw_sql=False, queries_after=False)
+
+    def test_failed_raw_sql_in_body_inside_atomic(self) -> None:
+        self.assert_failure_contained(raw_sql=True, queries_after=True)
+
+    def test_failed_raw_sql_in_body_as_last_query_of_atomic(self) -> None:
+        self.assert_failure_contained(raw_sql=True, queries_after=False)
+
+    def test_failed_write_in_body_with_its_own_atomic(self) -> None:
+        self.assert_failure_contained(
+            raw_sql=False, queries_after=True, own_atomic=True
+        )
+
+    def test_savepoint_per_receiver_inside_a_transaction(self) -> None:
+        """log: a SAVEPOINT and its RELEASE around the receiver, nothing else; raise:
+        no query."""
+        with self.spy(self.branch), CaptureQueriesContext(connection) as handled:
+            self.act()
+        with self.receiver_disconnected(), CaptureQueriesContext(connection) as bare:
+            self.act()
+        expected = 2 if self.on_error == "log" else 0
+        self.assertEqual(len(handled) - len(bare), expected)
+        self.assertEqual(savepoint_queries(handled) - savepoint_queries(bare), expected)
+
+    @contextmanager
+    def receiver_disconnected(self) -> Iterator[None]:
+        sender = self.connected_sender()
+        self.signal.disconnect(sender=sender, dispatch_uid=self.dispatch_uid)
+        try:
+            yield
+        finally:
+            self.signal.connect(
+                self.receiver, sender=sender, dispatch_uid=self.dispatch_uid, weak=False
+            )
+
+    def connected_sender(self) -> Any:
+        return self.model
+
+
+def savepoint_queries(queries: CaptureQueriesContext) -> int:
+    return sum(
+        query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+        for query in queries.captured_queries
+    )
+
 
 class SaveCases(HandlerCases):
     """What pre_save and post_save handlers share: ``on_create`` and one update body."""
 
     update_branch: str  # on_update (post_save) or implementation (pre_save)
+    branch = "on_create"
+
+    def act(self) -> Any:
+        return make(self.model)
+
+    def acted(self, result: Any) -> bool:
+        return self.model._base_manager.filter(pk=result.pk).exists()
 
     def test_create_runs_on_create(self) -> None:
         with self.spies("on_create", self.update_branch) as body:
@@ -101,6 +235,20 @@ class SaveCases(HandlerCases):
         with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
             instance = make(self.model)
             instance.save()
+
+    async def test_async_orm_runs_the_bodies(self) -> None:
+        """acreate() and asave() send the signals from a thread: bodies may use the ORM."""
+        values = await sync_to_async(values_for)(self.model)
+        with self.spies("on_create", self.update_branch) as body:
+            body["on_create"].side_effect = body[self.update_branch].side_effect = (
+                count_rows
+            )
+            with self.assert_no_errors():
+                instance = await self.model._default_manager.acreate(**values)
+                await instance.asave()
+        body["on_create"].assert_called_once()
+        body[self.update_branch].assert_called_once()
+        self.assertEqual(body["on_create"].call_args.args[1], instance)
 
 
 class PostSaveCases(SaveCases):
@@ -166,20 +314,25 @@ class PreSaveCases(SaveCases):
         instance = make(self.model)
         with self.spy("implementation"), CaptureQueriesContext(connection) as handled:
             instance.save()
-        self.signal.disconnect(sender=self.model, dispatch_uid=self.dispatch_uid)
-        self.addCleanup(
-            self.signal.connect,
-            self.receiver,
-            sender=self.model,
-            dispatch_uid=self.dispatch_uid,
-            weak=False,
-        )
-        with CaptureQueriesContext(connection) as bare:
+        with self.receiver_disconnected(), CaptureQueriesContext(connection) as bare:
             instance.save()
-        self.assertEqual(len(handled), len(bare) + self.extra_queries)
+        self.assertEqual(
+            len(handled) - savepoint_queries(handled), len(bare) + self.extra_queries
+        )
 
 
 class DeleteCases(HandlerCases):
+    branch = "implementation"
+
+    def act(self) -> Any:
+        instance = make(self.model)
+        pk = instance.pk
+        instance.delete()
+        return pk
+
+    def acted(self, result: Any) -> bool:
+        return not self.model._base_manager.filter(pk=result).exists()
+
     def test_delete_runs_implementation(self) -> None:
         instance = make(self.model)
         with self.spy("implementation") as implementation:
@@ -201,10 +354,30 @@ class DeleteCases(HandlerCases):
         with self.assert_no_errors(), self.captureOnCommitCallbacks(execute=True):
             make(self.model).delete()
 
+    async def test_async_orm_runs_the_bodies(self) -> None:
+        """adelete() sends the signals from a thread: bodies may use the ORM."""
+        instance = await sync_to_async(make)(self.model)
+        with self.spy("implementation", side_effect=count_rows) as implementation:
+            with self.assert_no_errors():
+                await instance.adelete()
+        implementation.assert_called_once()
+
 
 class M2MChangedCases(HandlerCases):
     field_name: str  # the ManyToManyField of self.model
     field: Any
+    branch = "on_add"
+
+    def act(self) -> Any:
+        related = make(self.field.related_model)
+        self.relation.add(related)
+        return related
+
+    def acted(self, result: Any) -> bool:
+        return self.relation.filter(pk=result.pk).exists()
+
+    def connected_sender(self) -> Any:
+        return self.field.remote_field.through
 
     def setUp(self) -> None:
         super().setUp()
@@ -268,14 +441,33 @@ class M2MChangedCases(HandlerCases):
             self.relation.add(self.related)
             self.relation.clear()
 
+    async def test_async_orm_runs_the_bodies(self) -> None:
+        """aadd(), aremove() and aclear() send from a thread: bodies may use the ORM."""
+        with self.spies("on_add", "on_remove", "on_clear") as body:
+            for mocked in body.values():
+                mocked.side_effect = count_rows
+            with self.assert_no_errors():
+                await self.relation.aadd(self.related)
+                await self.relation.aremove(self.related)
+                await self.relation.aadd(self.related)
+                await self.relation.aclear()
+        self.assertEqual(body["on_add"].call_count, 2)
+        body["on_remove"].assert_called_once()
+        body["on_clear"].assert_called_once()
+
 
 class CustomSignalCases(HandlerCases):
     send: Callable[..., Any]  # the send_<signal> helper of signals.py
+    asend: Callable[..., Any]  # its asend_<signal> twin, for async code
     sender: Any
     provides: tuple[str, ...]
+    branch = "implementation"
+
+    def values(self) -> dict[str, Any]:
+        return {name: object() for name in self.provides}
 
     def test_send_runs_implementation(self) -> None:
-        values = {name: object() for name in self.provides}
+        values = self.values()
         with self.spy("implementation") as implementation:
             self.send(self.sender, **values)
         implementation.assert_called_once()
@@ -283,10 +475,53 @@ class CustomSignalCases(HandlerCases):
         self.assertEqual(args, (self.sender, *values.values()))
 
     def test_error_in_body(self) -> None:
-        values = {name: object() for name in self.provides}
+        values = self.values()
         self.assert_error_handled(
             "implementation", lambda: self.send(self.sender, **values)
         )
+
+    def test_nested_sends_for_other_objects_all_run(self) -> None:
+        """A receiver may send its own signal again, e.g. paying an order pays its
+        children: every send runs the body."""
+        sends = [self.values() for _ in range(3)]
+
+        def send_next(*args: Any, **kwargs: Any) -> None:
+            if implementation.call_count < len(sends):
+                self.send(self.sender, **sends[implementation.call_count])
+
+        with self.spy("implementation", side_effect=send_next) as implementation:
+            self.send(self.sender, **sends[0])
+        self.assertEqual(implementation.call_count, 3)
+
+    async def test_asend_runs_implementation_in_a_thread(self) -> None:
+        """asend_<signal>() runs the body where it may use the database."""
+        values = self.values()
+        with self.spy("implementation", side_effect=query) as implementation:
+            with self.assert_no_errors():
+                await self.asend(self.sender, **values)
+        implementation.assert_called_once()
+        self.assertEqual(implementation.call_args.args, (self.sender, *values.values()))
+
+    def act(self) -> Any:
+        if not hasattr(self, "model"):
+            self.skipTest("the handler's signal has no model sender")
+        row = make(self.model)
+        self.send(self.sender, **self.values())
+        return row
+
+    def acted(self, result: Any) -> bool:
+        return self.model._base_manager.filter(pk=result.pk).exists()
+
+
+def count_rows(sender: Any, *args: Any, **kwargs: Any) -> None:
+    """A body that uses the ORM, as most do; fails in an event loop's thread."""
+    sender._base_manager.count()
+
+
+def query(*args: Any, **kwargs: Any) -> None:
+    """A body that queries the database; fails in an event loop's thread."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
 class TrackerCases(Base):

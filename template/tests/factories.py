@@ -70,13 +70,18 @@ def needs_value(field: Any) -> bool:
     )
 
 
-def build(model: type[M], **values: Any) -> M:
-    """An unsaved ``model`` instance; ``values`` override the generated ones."""
+def values_for(model: type[models.Model], **values: Any) -> dict[str, Any]:
+    """Field values for a new ``model`` row; ``values`` override the generated ones."""
     for field in model._meta.concrete_fields:
         if field.name not in values and field.attname not in values:
             if needs_value(field):
                 values[field.name] = value_for(field)
-    return model(**values)
+    return values
+
+
+def build(model: type[M], **values: Any) -> M:
+    """An unsaved ``model`` instance; ``values`` override the generated ones."""
+    return model(**values_for(model, **values))
 
 
 def make(model: type[M], **values: Any) -> M:
