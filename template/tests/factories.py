@@ -91,6 +91,16 @@ def make(model: type[M], **values: Any) -> M:
     return instance
 
 
+def unused_pk(model: type[models.Model]) -> Any:
+    """A primary key no row has, nor will soon get: SQLite reuses the keys of rows
+    rolled back, so tests that look for a rolled-back row must not."""
+    field = model._meta.pk
+    if isinstance(field, models.IntegerField):  # AutoField and its kind too
+        top = model._base_manager.aggregate(top=models.Max("pk"))["top"]
+        return (top or 0) + 100_000
+    return value_for(field)
+
+
 def load_fixture(instances: Iterable[models.Model]) -> None:
     """Dump ``instances`` to a JSON fixture and load it back with ``loaddata``."""
     with tempfile.TemporaryDirectory() as folder:
