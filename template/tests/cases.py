@@ -17,7 +17,8 @@ from django.db import IntegrityError, connection, models, transaction
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
 
-from .factories import build, load_fixture, make, unused_pk, values_for
+from .factories import build, load_fixture, make, values_for
+from .failures import FailureCases, savepoint_queries
 
 if TYPE_CHECKING:
     from django.test import TestCase as Base
@@ -65,114 +66,16 @@ class HandlerCases(Base):
         """A ``with`` block in which nothing may log an error."""
         return self.assertNoLogs(level="ERROR")
 
-    queries_for_any_listener = 0  # what Django itself adds when a receiver listens
-
-    # What the failure tests below do: ``act()`` runs ``branch`` through the ORM and
-    # ``acted(result)`` tells whether the caller's work is in the database.
+    # What the failure tests do: act() runs ``branch`` through the ORM, and
+    # acted(result) tells whether the caller's work is in the database.
     branch: str
+    queries_for_any_listener = 0  # what Django itself adds when a receiver listens
 
     def act(self) -> Any:
         raise NotImplementedError
 
     def acted(self, result: Any) -> bool:
         raise NotImplementedError
-
-    def failing_body(
-        self, raw_sql: bool, own_atomic: bool = False
-    ) -> Callable[..., None]:
-        """A body that writes a row, queues an on_commit callback, then breaks the
-        primary key's unique constraint (with the ORM or raw SQL): real handler bugs."""
-        existing = make(self.model)
-        own_row = build(self.model, pk=unused_pk(self.model))
-        duplicate = build(self.model, pk=existing.pk)
-        self.own_row = own_row
-        self.own_callbacks: list[str] = []
-
-        def write() -> None:
-            # bulk_create sends no signal, so the body does not run again.
-            self.model._base_manager.bulk_create([own_row])
-            transaction.on_commit(lambda: self.own_callbacks.append("ran"))
-            if raw_sql:
-                table = connection.ops.quote_name(self.model._meta.db_table)
-                column = connection.ops.quote_name(self.model._meta.pk.column)
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"INSERT INTO {table} SELECT * FROM {table} WHERE {column} = %s",
-                        [existing.pk],
-                    )
-            else:
-                self.model._base_manager.bulk_create([duplicate])
-
-        def body(*args: Any, **kwargs: Any) -> None:
-            if own_atomic:
-                with transaction.atomic():
-                    write()
-            else:
-                write()
-
-        return body
-
-    def assert_failure_contained(
-        self, raw_sql: bool, queries_after: bool, own_atomic: bool = False
-    ) -> None:
-        """The caller saves inside ``atomic()`` and a body's write fails: only the
-        body's work is lost (on_error: log), or the caller's block rolls back with the
-        IntegrityError (on_error: raise)."""
-        body = self.failing_body(raw_sql, own_atomic)
-        with (
-            self.spy(self.branch, side_effect=body),
-            self.captureOnCommitCallbacks(execute=True),
-        ):
-            if self.on_error == "raise":
-                with self.assertRaises(IntegrityError), transaction.atomic():
-                    self.act()
-                self.assertFalse(
-                    self.model._base_manager.filter(pk=self.own_row.pk).exists()
-                )
-                return
-            with self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs:
-                with transaction.atomic():
-                    result = self.act()
-                    if queries_after:
-                        make(self.model)
-        self.assertIs(logs.records[0].exc_info[0], IntegrityError)
-        self.assertTrue(self.acted(result), "the caller's work was rolled back")
-        self.assertIsNotNone(self.own_row.pk)
-        self.assertFalse(
-            self.model._base_manager.filter(pk=self.own_row.pk).exists(),
-            "the failed body's own write was kept",
-        )
-        self.assertEqual(self.own_callbacks, [], "the failed body's on_commit ran")
-
-    def test_failed_orm_write_in_body_inside_atomic(self) -> None:
-        self.assert_failure_contained(raw_sql=False, queries_after=True)
-
-    def test_failed_orm_write_in_body_as_last_query_of_atomic(self) -> None:
-        self.assert_failure_contained(raw_sql=False, queries_after=False)
-
-    def test_failed_raw_sql_in_body_inside_atomic(self) -> None:
-        self.assert_failure_contained(raw_sql=True, queries_after=True)
-
-    def test_failed_raw_sql_in_body_as_last_query_of_atomic(self) -> None:
-        self.assert_failure_contained(raw_sql=True, queries_after=False)
-
-    def test_failed_write_in_body_with_its_own_atomic(self) -> None:
-        self.assert_failure_contained(
-            raw_sql=False, queries_after=True, own_atomic=True
-        )
-
-    def test_savepoint_per_receiver_inside_a_transaction(self) -> None:
-        """log: a SAVEPOINT and its RELEASE around the receiver, nothing else; raise:
-        no query."""
-        with self.spy(self.branch), CaptureQueriesContext(connection) as handled:
-            self.act()
-        with self.receiver_disconnected(), CaptureQueriesContext(connection) as bare:
-            self.act()
-        expected = 2 if self.on_error == "log" else 0
-        self.assertEqual(savepoint_queries(handled) - savepoint_queries(bare), expected)
-        self.assertEqual(
-            len(handled) - len(bare), expected + self.queries_for_any_listener
-        )
 
     @contextmanager
     def receiver_disconnected(self) -> Iterator[None]:
@@ -189,17 +92,7 @@ class HandlerCases(Base):
         return self.model
 
 
-def savepoint_queries(queries: CaptureQueriesContext) -> int:
-    return sum(
-        query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
-        for query in queries.captured_queries
-    )
-
-
-class SaveCases(HandlerCases):
-    """What pre_save and post_save handlers share: ``on_create`` and one update body."""
-
-    update_branch: str  # on_update (post_save) or implementation (pre_save)
+class SaveOperation(HandlerCases):
     branch = "on_create"
 
     def act(self) -> Any:
@@ -207,6 +100,12 @@ class SaveCases(HandlerCases):
 
     def acted(self, result: Any) -> bool:
         return self.model._base_manager.filter(pk=result.pk).exists()
+
+
+class SaveCases(SaveOperation, FailureCases):
+    """What pre_save and post_save handlers share: ``on_create`` and one update body."""
+
+    update_branch: str  # on_update (post_save) or implementation (pre_save)
 
     def test_create_runs_on_create(self) -> None:
         with self.spies("on_create", self.update_branch) as body:
@@ -326,7 +225,7 @@ class PreSaveCases(SaveCases):
         )
 
 
-class DeleteCases(HandlerCases):
+class DeleteOperation(HandlerCases):
     branch = "implementation"
 
     def act(self) -> Any:
@@ -338,6 +237,8 @@ class DeleteCases(HandlerCases):
     def acted(self, result: Any) -> bool:
         return not self.model._base_manager.filter(pk=result).exists()
 
+
+class DeleteCases(DeleteOperation, FailureCases):
     def test_delete_runs_implementation(self) -> None:
         instance = make(self.model)
         with self.spy("implementation") as implementation:
@@ -368,7 +269,7 @@ class DeleteCases(HandlerCases):
         implementation.assert_called_once()
 
 
-class M2MChangedCases(HandlerCases):
+class M2MOperation(HandlerCases):
     field_name: str  # the ManyToManyField of self.model
     field: Any
     branch = "on_add"
@@ -392,6 +293,8 @@ class M2MChangedCases(HandlerCases):
         self.related = make(self.field.related_model)
         self.relation = getattr(self.instance, self.field_name)
 
+
+class M2MChangedCases(M2MOperation, FailureCases):
     def assert_ran(
         self, body: Any, action: str, pk_set: Any, reverse: bool = False
     ) -> None:
@@ -462,7 +365,7 @@ class M2MChangedCases(HandlerCases):
         body["on_clear"].assert_called_once()
 
 
-class CustomSignalCases(HandlerCases):
+class CustomSignalOperation(HandlerCases):
     # model: the sender, or else a model of the app whose rows the tests write
     send: Callable[..., Any]  # the send_<signal> helper of signals.py
     asend: Callable[..., Any]  # its asend_<signal> twin, for async code
@@ -473,6 +376,19 @@ class CustomSignalCases(HandlerCases):
     def values(self) -> dict[str, Any]:
         return {name: object() for name in self.provides}
 
+    def connected_sender(self) -> Any:
+        return None if self.sender is object else self.sender
+
+    def act(self) -> Any:
+        row = make(self.model)
+        self.send(self.sender, **self.values())
+        return row
+
+    def acted(self, result: Any) -> bool:
+        return self.model._base_manager.filter(pk=result.pk).exists()
+
+
+class CustomSignalCases(CustomSignalOperation, FailureCases):
     def test_send_runs_implementation(self) -> None:
         values = self.values()
         with self.spy("implementation") as implementation:
@@ -508,17 +424,6 @@ class CustomSignalCases(HandlerCases):
                 await self.asend(self.sender, **values)
         implementation.assert_called_once()
         self.assertEqual(implementation.call_args.args, (self.sender, *values.values()))
-
-    def connected_sender(self) -> Any:
-        return None if self.sender is object else self.sender
-
-    def act(self) -> Any:
-        row = make(self.model)
-        self.send(self.sender, **self.values())
-        return row
-
-    def acted(self, result: Any) -> bool:
-        return self.model._base_manager.filter(pk=result.pk).exists()
 
 
 def count_rows(sender: Any, *args: Any, **kwargs: Any) -> None:
