@@ -40,7 +40,7 @@ class FailingBody(Base):
             transaction.on_commit(lambda: self.own_callbacks.append("ran"))
             if raw_sql:
                 table = connection.ops.quote_name(self.model._meta.db_table)
-                column = connection.ops.quote_name(self.model._meta.pk.column)
+                column = connection.ops.quote_name(str(self.model._meta.pk.column))
                 with connection.cursor() as cursor:
                     cursor.execute(
                         f"INSERT INTO {table} SELECT * FROM {table} WHERE {column} = %s",
@@ -81,7 +81,8 @@ class FailingBody(Base):
                     result = self.act()
                     if queries_after:
                         make(self.model)
-        self.assertIs(logs.records[0].exc_info[0], IntegrityError)
+        exc_info = logs.records[0].exc_info or (None,)
+        self.assertIs(exc_info[0], IntegrityError)
         self.assertTrue(self.acted(result), "the caller's work was rolled back")
         self.assertIsNotNone(self.own_row.pk)
         self.assertFalse(
