@@ -74,6 +74,10 @@ class HandlerCases(Base):
     def act(self) -> Any:
         raise NotImplementedError
 
+    def in_django_transaction(self) -> bool:
+        """Whether Django sends the signal of act() inside a transaction of its own."""
+        return False
+
     def acted(self, result: Any) -> bool:
         raise NotImplementedError
 
@@ -94,6 +98,9 @@ class HandlerCases(Base):
 
 class SaveOperation(HandlerCases):
     branch = "on_create"
+
+    def in_django_transaction(self) -> bool:
+        return bool(self.model._meta.parents)  # saving the parent rows too
 
     def act(self) -> Any:
         return make(self.model)
@@ -228,6 +235,9 @@ class PreSaveCases(SaveCases):
 class DeleteOperation(HandlerCases):
     branch = "implementation"
 
+    def in_django_transaction(self) -> bool:
+        return True
+
     def act(self) -> Any:
         instance = make(self.model)
         pk = instance.pk
@@ -285,6 +295,9 @@ class M2MOperation(HandlerCases):
 
     def connected_sender(self) -> Any:
         return self.field.remote_field.through
+
+    def in_django_transaction(self) -> bool:
+        return True
 
     def setUp(self) -> None:
         super().setUp()
