@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from asgiref.sync import sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import IntegrityError, connection, models, transaction
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
@@ -428,6 +429,18 @@ class CustomSignalCases(CustomSignalOperation, FailureCases):
         with self.spy("implementation", side_effect=send_next) as implementation:
             self.send(self.sender, **sends[0])
         self.assertEqual(implementation.call_count, 3)
+
+    async def test_send_inside_an_event_loop_is_loud(self) -> None:
+        """send_<signal>() from a coroutine: a body that queries fails, and says so."""
+        with self.spy("implementation", side_effect=query):
+            if self.on_error == "raise":
+                with self.assertRaises(SynchronousOnlyOperation):
+                    self.send(self.sender, **self.values())
+                return
+            with self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs:
+                self.send(self.sender, **self.values())
+        exc_info = logs.records[0].exc_info or (None,)
+        self.assertIs(exc_info[0], SynchronousOnlyOperation)
 
     async def test_asend_runs_implementation_in_a_thread(self) -> None:
         """asend_<signal>() runs the body where it may use the database."""
