@@ -1,0 +1,326 @@
+"""ORM benchmarks: queries and time of save() and of loading rows, per tracking option.
+
+run.py calls render_apps() once, then run_worker() per group: each group runs in its own
+subprocess (this file, run as a script) with its own Django (settings.configure,
+in-memory SQLite), and prints its results as one JSON line.
+"""
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from timing import rotations, summary, timed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+APP = "orders"  # rendered with --defaults (track_changes: true)
+APP_NOTRACK = "orders_notrack"  # rendered with track_changes: false
+BENCH_APP = "benchapp"  # comparison models with orders.Order's fields and no receivers
+
+# ----------------------------------------------------------------------------- setup
+
+
+def render_apps(tmp: Path) -> None:
+    """Render the apps the ORM workers import; write the app of comparison models."""
+    from copier import run_copy
+
+    for name, data in ((APP, {}), (APP_NOTRACK, {"track_changes": False})):
+        with warnings.catch_warnings():
+            # DirtyLocalWarning: the working tree is what we measure.
+            warnings.simplefilter("ignore")
+            run_copy(
+                str(ROOT),
+                str(tmp / name),
+                data={"app_name": name, **data},
+                defaults=True,
+                unsafe=False,
+                quiet=True,
+                vcs_ref="HEAD",
+            )
+    (tmp / BENCH_APP).mkdir()
+    (tmp / BENCH_APP / "__init__.py").write_text("")
+    (tmp / BENCH_APP / "models.py").write_text(BENCH_MODELS.format(app=APP))
+
+
+# Models with exactly the concrete fields of the rendered Order (cloned from it, so they
+# follow the template's default models; the many-to-many field is left out) and no
+# receivers: plain, with the rendered TrackedModel, with django-model-utils' tracker.
+BENCH_MODELS = """\
+from django.db import models
+
+from {app}.models import Order
+from {app}.tracking import TrackedModel
+
+
+def fields():
+    result = {{}}
+    for field in Order._meta.local_fields:
+        if field.primary_key:
+            continue
+        name, path, args, kwargs = field.deconstruct()
+        if field.is_relation:
+            kwargs["related_name"] = "+"
+        result[name] = type(field)(*args, **kwargs)
+    return result
+
+
+def model(name, base, **extra):
+    return type(name, (base,), {{"__module__": __name__, **fields(), **extra}})
+
+
+PlainOrder = model("PlainOrder", models.Model)
+TrackedOrder = model("TrackedOrder", TrackedModel)
+try:
+    from model_utils import FieldTracker
+except ImportError:
+    MUOrder = None
+else:
+    MUOrder = model("MUOrder", models.Model, tracker=FieldTracker())
+"""
+
+
+def setup_django(tmp: Path) -> None:
+    sys.path.insert(0, str(tmp))
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        DEBUG=False,
+        USE_TZ=True,
+        INSTALLED_APPS=[APP, APP_NOTRACK, BENCH_APP],
+        DATABASES={
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+        },
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def bench_models() -> dict:
+    from benchapp import models as bench  # type: ignore[import-not-found]
+    from django.apps import apps
+
+    return {
+        "plain": bench.PlainOrder,
+        "tracked": bench.TrackedOrder,
+        "model_utils": bench.MUOrder,  # None without django-model-utils
+        "order": apps.get_model(APP, "Order"),
+        "order_notrack": apps.get_model(APP_NOTRACK, "Order"),
+    }
+
+
+class Receivers:
+    """Disconnect, and connect again, every receiver connected by ``label``.signals."""
+
+    def __init__(self, label: str) -> None:
+        from django.db.models import signals as model_signals
+        from django.dispatch import Signal
+
+        app_signals = __import__(f"{label}.signals", fromlist=["_"])
+        found = [
+            s
+            for m in (model_signals, app_signals)
+            for s in vars(m).values()
+            if isinstance(s, Signal)
+        ]
+        self.saved = {s: list(s.receivers) for s in found}
+        self.prefix = f"{label}."
+
+    @staticmethod
+    def _set(signal, receivers) -> None:
+        with signal.lock:
+            signal.receivers = receivers
+            signal.sender_receivers_cache.clear()
+
+    def disconnect(self) -> None:
+        # Entries start with (dispatch_uid, sender id); our uids are "<app>.<handler>".
+        for signal, receivers in self.saved.items():
+            self._set(
+                signal,
+                [r for r in receivers if not str(r[0][0]).startswith(self.prefix)],
+            )
+
+    def connect(self) -> None:
+        for signal, receivers in self.saved.items():
+            self._set(signal, list(receivers))
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def worker_queries(cfg: dict) -> dict:
+    """Queries of one save: the rendered apps (tracking on, off) vs a plain model."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    m = bench_models()
+
+    def count(model, action: str) -> dict:
+        if action == "create":
+            obj = model(name="new")
+        elif action == "update_after_create":
+            obj = model.objects.create(name="created")
+        elif action == "update_after_bulk_create":
+            (obj,) = model.objects.bulk_create([model(name="bulk")])
+        else:
+            obj = model.objects.get(pk=model.objects.create(name="old").pk)
+        kwargs = {"update_fields": ["name"]} if action == "update_fields" else {}
+        obj.name = "changed"
+        with CaptureQueriesContext(connection) as ctx:
+            obj.save(**kwargs)
+        return {
+            "count": len(ctx.captured_queries),
+            "sql": [q["sql"][:100] for q in ctx.captured_queries],
+        }
+
+    return {
+        action: {
+            key: count(m[key], action) for key in ("plain", "order", "order_notrack")
+        }
+        for action in (
+            "update",
+            "update_fields",
+            "update_after_create",
+            "create",
+            "update_after_bulk_create",
+        )
+    }
+
+
+def worker_save(cfg: dict) -> dict:
+    """Time per save (create, update) of each variant, in interleaved rounds."""
+    from decimal import Decimal
+
+    from django.db.models.signals import pre_save
+
+    m = {k: v for k, v in bench_models().items() if v is not None}
+    receivers = Receivers(APP)
+    n, rounds = cfg["saves"], cfg["save_rounds"]
+    names = [f"name-{i % 2}" for i in range(n)]  # every update changes the name
+    # order_bare: orders.Order with the app's receivers disconnected while it runs.
+    variants = ["plain", "tracked", "order_bare", "order", "order_notrack"] + (
+        ["model_utils"] if "model_utils" in m else []
+    )
+
+    def model_of(variant):
+        return m["order"] if variant == "order_bare" else m[variant]
+
+    def create(model):
+        def run():
+            for i in range(n):
+                model(name=names[i], total=Decimal("9.99")).save()
+
+        return run
+
+    def update(model):
+        obj = model.objects.get(pk=model.objects.create(name="start").pk)
+
+        def run():
+            for i in range(n):
+                obj.name = names[i]
+                obj.save()
+
+        return run
+
+    receivers.disconnect()
+    assert not pre_save.has_listeners(m["order"]), "receivers still connected"
+    receivers.connect()
+    assert pre_save.has_listeners(m["order"]), "receivers not connected again"
+
+    times: dict = {op: {v: [] for v in variants} for op in ("create", "update")}
+    for r, sequence in rotations(variants, rounds):
+        for op, make in (("create", create), ("update", update)):
+            for v in sequence:
+                run = make(model_of(v))
+                if v == "order_bare":
+                    receivers.disconnect()
+                try:
+                    t = timed(run)
+                finally:
+                    receivers.connect()
+                if r >= 0:
+                    times[op][v].append(t / n)
+        for model in {model_of(v) for v in variants}:
+            model._base_manager.all()._raw_delete(model._base_manager.db)
+    result: dict = {
+        op: {v: summary(ts) for v, ts in per.items()} for op, per in times.items()
+    }
+    if cfg.get("profile"):
+        result["profile"] = profile_update(m["order"], names)
+    return result
+
+
+def profile_update(model, names) -> str:
+    obj = model.objects.get(pk=model.objects.create(name="start").pk)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(8):
+        for name in names:
+            obj.name = name
+            obj.save()
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(
+        r"(base\.py.*save|tracking|signals|handlers|dispatcher)", 20
+    )
+    return buf.getvalue()
+
+
+def worker_load(cfg: dict) -> dict:
+    """Time of list(Model.objects.all()) over the same rows, per tracking option."""
+    m = bench_models()
+    rows, rounds = cfg["rows"], cfg["load_rounds"]
+    variants = [v for v in ("plain", "order", "model_utils") if m[v] is not None]
+    for v in variants:
+        m[v].objects.bulk_create(
+            [m[v](name=f"row-{i}") for i in range(rows)], batch_size=1000
+        )
+    times: dict = {v: [] for v in variants}
+    for r, sequence in rotations(variants, rounds):
+        for v in sequence:
+            manager = m[v].objects
+            t = timed(lambda: list(manager.all()))  # noqa: B023
+            if r >= 0:
+                times[v].append(t)
+    return {v: {**summary(ts), "rows": rows} for v, ts in times.items()}
+
+
+WORKERS = {"queries": worker_queries, "save": worker_save, "load": worker_load}
+
+
+def run_worker(name: str, tmp: Path, cfg: dict) -> dict:
+    """Run group ``name`` in a subprocess with Django set up on the apps in ``tmp``."""
+    result = subprocess.run(
+        [sys.executable, __file__, name, "--dir", str(tmp), "--cfg", json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"worker {name} failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="one ORM group; run by bench/run.py")
+    parser.add_argument("group", choices=sorted(WORKERS))
+    parser.add_argument("--dir", required=True, help="where render_apps() rendered")
+    parser.add_argument("--cfg", required=True, help="run.py's configuration, JSON")
+    args = parser.parse_args()
+    setup_django(Path(args.dir))
+    print(json.dumps(WORKERS[args.group](json.loads(args.cfg))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
