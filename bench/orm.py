@@ -159,7 +159,7 @@ class Receivers:
 
 def worker_queries(cfg: dict) -> dict:
     """Queries of one save: the rendered apps (tracking on, off) vs a plain model."""
-    from django.db import connection
+    from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
     m = bench_models()
@@ -176,7 +176,11 @@ def worker_queries(cfg: dict) -> dict:
         kwargs = {"update_fields": ["name"]} if action == "update_fields" else {}
         obj.name = "changed"
         with CaptureQueriesContext(connection) as ctx:
-            obj.save(**kwargs)
+            if action == "update_in_atomic":
+                with transaction.atomic():
+                    obj.save()
+            else:
+                obj.save(**kwargs)
         return {
             "count": len(ctx.captured_queries),
             "sql": [q["sql"][:100] for q in ctx.captured_queries],
@@ -192,6 +196,7 @@ def worker_queries(cfg: dict) -> dict:
             "update_after_create",
             "create",
             "update_after_bulk_create",
+            "update_in_atomic",
         )
     }
 
@@ -200,6 +205,7 @@ def worker_save(cfg: dict) -> dict:
     """Time per save (create, update) of each variant, in interleaved rounds."""
     from decimal import Decimal
 
+    from django.db import transaction
     from django.db.models.signals import pre_save
 
     m = {k: v for k, v in bench_models().items() if v is not None}
@@ -231,14 +237,27 @@ def worker_save(cfg: dict) -> dict:
 
         return run
 
+    def update_in_atomic(model):
+        """Each update in its own atomic(): the receivers run in savepoints."""
+        obj = model.objects.get(pk=model.objects.create(name="start").pk)
+
+        def run():
+            for i in range(n):
+                obj.name = names[i]
+                with transaction.atomic():
+                    obj.save()
+
+        return run
+
     receivers.disconnect()
     assert not pre_save.has_listeners(m["order"]), "receivers still connected"
     receivers.connect()
     assert pre_save.has_listeners(m["order"]), "receivers not connected again"
 
-    times: dict = {op: {v: [] for v in variants} for op in ("create", "update")}
+    operations = {"create": create, "update": update, "update_in_atomic": update_in_atomic}
+    times: dict = {op: {v: [] for v in variants} for op in operations}
     for r, sequence in rotations(variants, rounds):
-        for op, make in (("create", create), ("update", update)):
+        for op, make in operations.items():
             for v in sequence:
                 run = make(model_of(v))
                 if v == "order_bare":

@@ -84,6 +84,14 @@ def rows_from(results: dict) -> list[dict]:
                 c["order"] / c["plain"],
                 1.0,
             )
+        c = {k: v["count"] for k, v in q["update_in_atomic"].items()}
+        add(
+            "1 queries",
+            "update in atomic(): tracked app vs bare save",
+            f"{c['order']} vs {c['plain']} queries",
+            c["order"] / c["plain"],
+            note="info: SAVEPOINT + RELEASE per receiver",
+        )
         c = {k: v["count"] for k, v in q["update"].items()}
         add(
             "1 queries",
@@ -116,6 +124,14 @@ def rows_from(results: dict) -> list[dict]:
             "order",
             "order_bare",
             target=1.15,
+        )
+        save_rows(
+            "2 save",
+            "{op}: Order, default receivers (2 savepoints) vs none connected",
+            "order",
+            "order_bare",
+            ops=("update_in_atomic",),
+            note="info: the savepoint around each receiver",
         )
         save_rows(
             "2 save",
