@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save, pre_save
 from django.test import TestCase
 
-from extras.models import Tagged  # type: ignore[import-not-found]
-from tests.models import (  # type: ignore[import-not-found]
+from extras.models import Tagged
+from tests.models import (
     InheritedTracked,
     Tracked,
     TrackedFileField,
@@ -212,7 +212,7 @@ class DeliberateDifferenceTests(TestCase):
     def test_failed_save_keeps_the_changes(self) -> None:
         instance = Tracked.objects.create(name="a", number=1)
         instance.name = "b"
-        instance.number = None  # type: ignore[assignment]
+        instance.number = None
         with self.assertRaises(IntegrityError), transaction.atomic():
             instance.save()
         self.assertEqual(instance.tracker.has_changed("name"), RENDERED)
