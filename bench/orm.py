@@ -50,7 +50,9 @@ def render_apps(tmp: Path) -> None:
 
 # Models with exactly the concrete fields of the rendered Order (cloned from it, so they
 # follow the template's default models; the many-to-many field is left out) and no
-# receivers: plain, with the rendered TrackedModel, with django-model-utils' tracker.
+# receivers: PlainOrder, a plain model; and, for the tracking group, the same fields plus a
+# FileField and a JSONField (values a tracker must convert or copy), as a plain model, with
+# the rendered TrackedModel and with django-model-utils' tracker.
 BENCH_MODELS = """\
 from django.db import models
 
@@ -74,14 +76,20 @@ def model(name, base, **extra):
     return type(name, (base,), {{"__module__": __name__, **fields(), **extra}})
 
 
+def doc(name, base, **extra):
+    file = models.FileField(upload_to="bench", blank=True)
+    return model(name, base, attachment=file, data=models.JSONField(default=dict), **extra)
+
+
 PlainOrder = model("PlainOrder", models.Model)
-TrackedOrder = model("TrackedOrder", TrackedModel)
+PlainDoc = doc("PlainDoc", models.Model)
+TrackedDoc = doc("TrackedDoc", TrackedModel)
 try:
     from model_utils import FieldTracker
 except ImportError:
-    MUOrder = None
+    MUDoc = None
 else:
-    MUOrder = model("MUOrder", models.Model, tracker=FieldTracker())
+    MUDoc = doc("MUDoc", models.Model, tracker=FieldTracker())
 """
 
 
@@ -111,8 +119,9 @@ def bench_models() -> dict:
 
     return {
         "plain": bench.PlainOrder,
-        "tracked": bench.TrackedOrder,
-        "model_utils": bench.MUOrder,  # None without django-model-utils
+        "plain_doc": bench.PlainDoc,
+        "tracked_doc": bench.TrackedDoc,
+        "model_utils_doc": bench.MUDoc,  # None without django-model-utils
         "order": apps.get_model(APP, "Order"),
         "order_notrack": apps.get_model(APP_NOTRACK, "Order"),
     }
@@ -201,6 +210,14 @@ def worker_queries(cfg: dict) -> dict:
     }
 
 
+def doc_values(i: int) -> dict:
+    """The FileField and JSONField values of a row of the *Doc models."""
+    return {
+        "attachment": f"bench/file-{i}.pdf",
+        "data": {"n": i, "tags": ["a", "b"], "paid": False},
+    }
+
+
 def worker_save(cfg: dict) -> dict:
     """Time per save (create, update) of each variant, in interleaved rounds."""
     from decimal import Decimal
@@ -209,26 +226,29 @@ def worker_save(cfg: dict) -> dict:
     from django.db.models.signals import pre_save
 
     m = {k: v for k, v in bench_models().items() if v is not None}
+    docs = {m[v] for v in ("plain_doc", "tracked_doc", "model_utils_doc") if v in m}
     receivers = Receivers(APP)
     n, rounds = cfg["saves"], cfg["save_rounds"]
     names = [f"name-{i % 2}" for i in range(n)]  # every update changes the name
     # order_bare: orders.Order with the app's receivers disconnected while it runs.
-    variants = ["plain", "tracked", "order_bare", "order", "order_notrack"] + (
-        ["model_utils"] if "model_utils" in m else []
-    )
+    variants = ["plain", "order_bare", "order", "order_notrack"]
+    variants += [v for v in ("plain_doc", "tracked_doc", "model_utils_doc") if v in m]
 
     def model_of(variant):
         return m["order"] if variant == "order_bare" else m[variant]
 
     def create(model):
+        more = doc_values if model in docs else lambda i: {}
+
         def run():
             for i in range(n):
-                model(name=names[i], total=Decimal("9.99")).save()
+                model(name=names[i], total=Decimal("9.99"), **more(i)).save()
 
         return run
 
     def update(model):
-        obj = model.objects.get(pk=model.objects.create(name="start").pk)
+        more = doc_values(0) if model in docs else {}
+        obj = model.objects.get(pk=model.objects.create(name="start", **more).pk)
 
         def run():
             for i in range(n):
@@ -299,10 +319,13 @@ def worker_load(cfg: dict) -> dict:
     """Time of list(Model.objects.all()) over the same rows, per tracking option."""
     m = bench_models()
     rows, rounds = cfg["rows"], cfg["load_rounds"]
-    variants = [v for v in ("plain", "order", "model_utils") if m[v] is not None]
+    variants = [
+        v for v in ("plain_doc", "tracked_doc", "model_utils_doc") if m[v] is not None
+    ]
     for v in variants:
         m[v].objects.bulk_create(
-            [m[v](name=f"row-{i}") for i in range(rows)], batch_size=1000
+            [m[v](name=f"row-{i}", **doc_values(i)) for i in range(rows)],
+            batch_size=1000,
         )
     times: dict = {v: [] for v in variants}
     for r, sequence in rotations(variants, rounds):
