@@ -4,12 +4,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 from copier import run_copy
+
+import services
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -163,3 +166,29 @@ def check_app(host: Host, env: dict | None = None) -> str:
     mypy(host)
     result = host.manage("test", host.app_module, "-v", "2", env=env)
     return result.stderr
+
+
+# --- Services (see services.py): skipped without them, failed under CI=true ----------
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The name of a new PostgreSQL database, dropped afterwards with its test_ copy."""
+    with services.new_pg_database() as name:
+        yield name
+
+
+@pytest.fixture
+def pg_settings(pg_database) -> str:
+    """Settings lines that make ``pg_database`` a host project's default database."""
+    return services.pg_settings(pg_database)
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[services.RedisServer]:
+    """A private redis-server on a free port, which the test may shut down."""
+    server = services.RedisServer(tmp_path)
+    try:
+        yield server
+    finally:
+        server.close()
