@@ -93,6 +93,20 @@ def start_project(root: Path, app_module: str, settings_extra: str = "") -> Host
     return Host(root, app_module)
 
 
+# What the rendered README asks of a project whose app uses Django's task framework.
+DJANGO_TASKS_SETTINGS = """
+import django
+
+INSTALLED_APPS += ["django_tasks_db"] if django.VERSION >= (6,) else ["django_tasks", "django_tasks_db"]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+"""
+
+
+def task_settings(answers: dict) -> str:
+    """The settings the app rendered from ``answers`` needs for its tasks."""
+    return DJANGO_TASKS_SETTINGS if answers.get("task_backend") == "django" else ""
+
+
 @pytest.fixture
 def host_with(tmp_path, copie):
     """Render ``answers`` with pytest-copie and install the app into a new host project."""
@@ -102,6 +116,7 @@ def host_with(tmp_path, copie):
         result = copie.copy(extra_answers=answers)
         if result.exception:
             raise result.exception
+        settings_extra = task_settings(result.answers) + settings_extra
         host = start_project(tmp_path / "host", result.answers["app_module"], settings_extra)
         shutil.copytree(result.project_dir, host.app_dir)
         return host

@@ -100,7 +100,7 @@ def answer_sets(draw):
         "custom_signals": custom,
         "track_changes": draw(st.booleans()),
         "on_error": draw(st.sampled_from(["log", "raise"])),
-        "use_celery": False,
+        "task_backend": "none",
     }
 
 

@@ -19,6 +19,12 @@ MATRIX = {
     "no-tracking-raise": {"track_changes": False, "on_error": "raise"},
     "dotted-app-module": {"app_module": "apps.orders"},
     "dotted-seed-example": {**load_answers("orders.yml"), "app_module": "apps.orders"},
+    "django-tasks-seed-example": {**load_answers("orders.yml"), "task_backend": "django"},
+    "django-tasks-none-local": {
+        "task_backend": "django",
+        "tasks": [{"app": "billing", "name": "charge"}],
+        "app_module": "apps.orders",
+    },
 }
 
 
