@@ -123,6 +123,16 @@ def new_pg_database() -> Iterator[str]:
                 )
 
 
+def pg_rows(database: str, query: str, *params) -> list[tuple]:
+    """The rows of ``query`` on ``database``, read outside any process under test."""
+    import psycopg
+
+    with psycopg.connect(
+        dbname=database, connect_timeout=3, autocommit=True, **PG
+    ) as connection:
+        return connection.execute(query, params).fetchall()
+
+
 def pg_settings(name: str) -> str:
     """Settings lines that make the PostgreSQL database ``name`` the host's default."""
     database = {

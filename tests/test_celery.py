@@ -6,6 +6,7 @@ worker did. Without the services these tests skip, and under CI=true they fail.
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import django
 import pytest
 
 from conftest import BIN, Host, load_answers, render, start_project
-from services import RedisServer, pg_settings, run_bounded, stop, wait_for
+from services import RedisServer, pg_rows, pg_settings, run_bounded, stop, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -77,6 +78,7 @@ CLIENT_PY = """\
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -167,7 +169,19 @@ def outage():
     }
 
 
-print(json.dumps({"commit-and-rollback": commit_and_rollback, "outage": outage}[sys.argv[1]]()))
+def crash():
+    user = get_user_model().objects.create_user(f"e2e-{uuid.uuid4().hex[:8]}")
+    with transaction.atomic():
+        # Registered before the save, so it is the first thing to run after the commit:
+        # the process dies with the data committed and nothing else done.
+        transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
+        order = Order.objects.create(user=user, total=30)
+        print(json.dumps({"pk": order.pk}), flush=True)
+    return {"survived": True}
+
+
+phases = {"commit-and-rollback": commit_and_rollback, "outage": outage, "crash": crash}
+print(json.dumps(phases[sys.argv[1]]()))
 """
 
 
@@ -197,6 +211,7 @@ class CeleryHost:
     def __init__(self, root: Path, redis: RedisServer, database: str):
         answers = {**load_answers("orders.yml"), "app_name": "orders"}
         self.redis = redis
+        self.database = database
         self.host: Host = start_project(
             root, "orders", pg_settings(database) + celery_settings(redis)
         )
@@ -274,6 +289,21 @@ class CeleryHost:
             env=self.env,
         )
         return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def crash(self) -> int:
+        """Run the client's crash phase, killed right after its commit; the order's pk."""
+        result = subprocess.run(
+            [sys.executable, "e2e_client.py", "crash"],
+            cwd=self.host.root,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        assert "survived" not in result.stdout
+        return json.loads(result.stdout.splitlines()[0])["pk"]
 
     def runs(self, pk: int) -> list[str]:
         """Worker log lines of the stub task's own message for the order ``pk``."""
@@ -405,3 +435,32 @@ def test_save_succeeds_and_error_is_logged_when_broker_is_down(celery_host):
     assert re.search("connect", error["exception"] or "", re.IGNORECASE)
     assert out["seconds"] < 20
     show(f"took {time.monotonic() - started:.1f} s")
+
+
+def test_task_is_lost_when_the_process_is_killed_right_after_commit(celery_host):
+    """The crash of tests/test_tasks.py in the celery mode. Outcome: the task is lost, as
+    the README's table says: it is sent to the broker only after the commit."""
+    redis = celery_host.redis
+    pk = celery_host.crash()
+    saved = bool(pg_rows(celery_host.database, "SELECT 1 FROM orders_order WHERE id = %s", pk))
+    queued = redis.client.llen("celery")
+    with celery_host.worker():
+        # One solo worker takes tasks in order: once a task queued after the crash has
+        # run, the crashed process's task would have run too, had it been queued.
+        out = celery_host.client("commit-and-rollback")
+        [after] = out["published_after_commit"]
+        wait_for(
+            lambda: f"{after['id']}] succeeded" in celery_host.log(),
+            20,
+            f"the worker to run {TASK}({out['committed']})",
+        )
+    show(
+        f"process killed (SIGKILL) right after committing Order {pk}: row saved: {saved}; "
+        f"tasks in the broker: {queued}; {TASK}({pk}) ran x{len(celery_host.runs(pk))} "
+        f"(a later task, {TASK}({out['committed']}), ran x{len(celery_host.runs(out['committed']))}): "
+        f"the task is {'lost' if not celery_host.runs(pk) else 'not lost'}"
+    )
+    assert saved
+    assert queued == 0
+    assert celery_host.runs(pk) == []
+    assert len(celery_host.runs(out["committed"])) == 1
