@@ -23,9 +23,11 @@ import pytest
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "postgres"}
 
 
-def unavailable(reason: str) -> None:
-    """Skip for a missing service, or fail under CI=true, where skipping hides it."""
-    hint = "start the services with `bash scripts/services.sh start` (root, Debian)"
+def unavailable(
+    reason: str,
+    hint: str = "start the services with `bash scripts/services.sh start` (root, Debian)",
+) -> None:
+    """Skip for something missing, or fail under CI=true, where skipping hides it."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI=true requires it ({hint})", pytrace=False)
     pytest.skip(f"{reason}; {hint}")
