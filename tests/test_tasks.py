@@ -101,7 +101,11 @@ class TasksHost:
     def __init__(self, root: Path, database: str):
         answers = {**load_answers("orders.yml"), "app_name": "orders", "task_backend": "django"}
         self.database = database
-        self.host: Host = start_project(root, "orders", pg_settings(database) + DJANGO_TASKS_SETTINGS)
+        # A worker closes its connection after each task unless connections persist, as
+        # they do in production: reconnecting would make the queue drain slowly.
+        persistent = 'DATABASES["default"]["CONN_MAX_AGE"] = 60\n'
+        settings = pg_settings(database) + persistent + DJANGO_TASKS_SETTINGS
+        self.host: Host = start_project(root, "orders", settings)
         render(self.host.app_dir, answers)
         tasks_py = self.host.app_dir / "tasks.py"
         text = tasks_py.read_text()
