@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DJANGO_TASKS_SETTINGS, Host, load_answers, render, start_project
+from conftest import DJANGO_TASKS_SETTINGS, MAIN, Host, Toolchain, load_answers, render, start_project, toolchain_for
 from services import pg_rows, pg_settings, run_bounded, stop, wait_for
 
 pytestmark = pytest.mark.services
@@ -98,14 +97,15 @@ class TasksHost:
     """examples/orders.yml with `task_backend: django`, rendered into a host project on
     PostgreSQL with django-tasks-db's database backend."""
 
-    def __init__(self, root: Path, database: str):
+    def __init__(self, root: Path, database: str, toolchain: Toolchain = MAIN):
         answers = {**load_answers("orders.yml"), "app_name": "orders", "task_backend": "django"}
         self.database = database
         # A worker closes its connection after each task unless connections persist, as
         # they do in production: reconnecting would make the queue drain slowly.
         persistent = 'DATABASES["default"]["CONN_MAX_AGE"] = 60\n'
         settings = pg_settings(database) + persistent + DJANGO_TASKS_SETTINGS
-        self.host: Host = start_project(root, "orders", settings)
+        self.host: Host = start_project(root, "orders", settings, toolchain)
+        self.python = toolchain.python
         render(self.host.app_dir, answers)
         tasks_py = self.host.app_dir / "tasks.py"
         text = tasks_py.read_text()
@@ -121,18 +121,22 @@ class TasksHost:
             text = text.replace(old, new, 1)
         tasks_py.write_text(text)
         (root / "e2e_client.py").write_text(CLIENT_PY)
-        self.env = {"DJANGO_SETTINGS_MODULE": "proj.settings", "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            "DJANGO_SETTINGS_MODULE": "proj.settings",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONWARNINGS": "error::DeprecationWarning",
+        }
         self.manage("migrate", "-v", "0", timeout=90)
 
     def manage(self, *args: str, timeout: float):
-        return run_bounded(sys.executable, "manage.py", *args, cwd=self.host.root, timeout=timeout, env=self.env)
+        return run_bounded(self.python, "manage.py", *args, cwd=self.host.root, timeout=timeout, env=self.env)
 
     def client(self, *args: str) -> dict:
-        result = run_bounded(sys.executable, "e2e_client.py", *args, cwd=self.host.root, timeout=60, env=self.env)
+        result = run_bounded(self.python, "e2e_client.py", *args, cwd=self.host.root, timeout=60, env=self.env)
         return json.loads(result.stdout.strip().splitlines()[-1])
 
     def worker_command(self, *extra: str) -> list[str]:
-        return [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.1", *extra]
+        return [self.python, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.1", *extra]
 
     @contextmanager
     def workers(self, count: int) -> Iterator[list[subprocess.Popen]]:
@@ -197,11 +201,14 @@ def test_db_worker_runs_task_once_after_commit_and_never_on_rollback(tasks_host)
     assert [(status, args["args"]) for status, args, _ in rows] == [("SUCCESSFUL", [committed])]
 
 
-def test_task_survives_a_process_killed_right_after_commit(tasks_host):
-    """Outcome in this mode: the task runs. (tests/test_celery.py runs the same crash in
-    the celery mode, where the task is lost.)"""
+@pytest.mark.parametrize("django", [MAIN.django, "6.1"], ids=lambda v: f"django{v}")
+def test_task_survives_a_process_killed_right_after_commit(tmp_path, pg_database, django):
+    """Outcome in this mode: the task runs, on Django 5.2 (the django-tasks backport) and
+    6.1 (django.tasks). tests/test_celery.py runs the same crash in the celery mode,
+    where the task is lost."""
+    tasks_host = TasksHost(tmp_path / "host", pg_database, toolchain_for(django))
     crash = subprocess.run(
-        [sys.executable, "e2e_client.py", "crash"],
+        [tasks_host.python, "e2e_client.py", "crash"],
         cwd=tasks_host.host.root,
         env={**os.environ, **tasks_host.env},
         capture_output=True,
@@ -220,7 +227,7 @@ def test_task_survives_a_process_killed_right_after_commit(tasks_host):
     worker = tasks_host.manage(*tasks_host.worker_command("--batch")[2:], timeout=60)
     runs = tasks_host.confirmations()
     show(
-        f"process killed (SIGKILL) right after committing Order {pk}; a worker started "
+        f"Django {django}: process killed (SIGKILL) right after committing Order {pk}; a worker started "
         f"afterwards ran {TASK}({pk}) x{runs[pk]} in {time.monotonic() - started:.1f} s",
         *(f"  {line}" for line in worker.stdout.splitlines()),
     )
@@ -237,7 +244,7 @@ def test_1000_saves_from_4_processes_with_2_workers_run_every_task_exactly_once(
     with tasks_host.workers(WORKERS) as workers:
         savers = [
             subprocess.Popen(
-                [sys.executable, "e2e_client.py", "saves", str(SAVES_EACH)],
+                [tasks_host.python, "e2e_client.py", "saves", str(SAVES_EACH)],
                 cwd=tasks_host.host.root,
                 env=env,
                 stdout=subprocess.PIPE,
