@@ -42,7 +42,7 @@ import django
 django.setup()
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
 from orders.models import Order
 
@@ -79,6 +79,23 @@ def crash():
     return {"survived": True}
 
 
+def database_lost():
+    from django_tasks_db.models import DBTaskResult
+
+    user = new_user()
+    pk = raised = queued = None
+    try:
+        with transaction.atomic():
+            pk = Order.objects.create(user=user, total=40).pk
+            queued = DBTaskResult.objects.count()
+            # The database, which is also the task queue, goes away before the commit.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    except Exception as error:
+        raised = type(error).__name__
+    return {"pk": pk, "queued": queued, "raised": raised}
+
+
 def saves(count):
     user = new_user()
     pks = []
@@ -89,7 +106,13 @@ def saves(count):
 
 
 phase, *args = sys.argv[1:]
-print(json.dumps({"rollback-and-commit": rollback_and_commit, "crash": crash, "saves": saves}[phase](*args)))
+phases = {
+    "rollback-and-commit": rollback_and_commit,
+    "crash": crash,
+    "database-lost": database_lost,
+    "saves": saves,
+}
+print(json.dumps(phases[phase](*args)))
 """
 
 
@@ -199,6 +222,23 @@ def test_db_worker_runs_task_once_after_commit_and_never_on_rollback(tasks_host)
     assert runs == Counter({committed: 1})
     # The rolled-back order's task row rolled back with it: nothing was left to run.
     assert [(status, args["args"]) for status, args, _ in rows] == [("SUCCESSFUL", [committed])]
+
+
+def test_database_lost_before_the_commit_keeps_neither_the_data_nor_the_task(tasks_host):
+    """The queue is the database: when it is lost before the commit, the save fails
+    loudly, and neither the row nor its task exists."""
+    out = tasks_host.client("database-lost")
+    show(
+        f"database connection lost before committing Order {out['pk']} (task rows in its "
+        f"transaction: {out['queued']}): the save raised "
+        f"{out['raised']}; row saved: {tasks_host.order_exists(out['pk'])}; "
+        f"task rows: {len(tasks_host.task_rows())}"
+    )
+    assert out["pk"] is not None
+    assert out["queued"] == 1
+    assert out["raised"] in {"OperationalError", "InterfaceError"}
+    assert not tasks_host.order_exists(out["pk"])
+    assert tasks_host.task_rows() == []
 
 
 @pytest.mark.parametrize("django", [MAIN.django, "6.1"], ids=lambda v: f"django{v}")
