@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import load_answers, render, start_project
+from conftest import load_answers, render, start_project, task_settings
 from services import run_bounded
 
 pytestmark = pytest.mark.services
@@ -13,6 +13,7 @@ pytestmark = pytest.mark.services
 PG_MATRIX = {
     "defaults": {},
     "seed-example": load_answers("orders.yml"),
+    "django-tasks-seed-example": {**load_answers("orders.yml"), "task_backend": "django"},
 }
 
 
@@ -21,7 +22,7 @@ def test_rendered_app_tests_pass_on_postgresql(
     tmp_path, pg_database, pg_settings, answers, request
 ):
     answers = {"app_name": "orders", **answers}
-    host = start_project(tmp_path / "host", "orders", pg_settings)
+    host = start_project(tmp_path / "host", "orders", pg_settings + task_settings(answers))
     render(host.app_dir, answers)
     run_bounded(
         sys.executable,
