@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, check_app, run, start_project
+from conftest import BIN, ROOT, check_app, load_answers, run, start_project
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", ".hypothesis", "bench")
@@ -260,3 +260,20 @@ def test_update_from_1_0_0_carries_use_celery_and_celery_tasks_over(tmp_path, ex
         assert not (host.app_dir / "tasks.py").exists()
     assert list(host.app_dir.rglob("*.rej")) == []
     check_app(host)
+
+
+def test_a_1_x_data_file_renders_with_the_new_names(tmp_path):
+    """`copier copy --data-file` with a 1.x answer set: use_celery and celery_tasks are
+    taken as task_backend and tasks."""
+    answers = load_answers("orders.yml")
+    old = {**answers, "use_celery": True, "celery_tasks": answers["tasks"]}
+    del old["task_backend"], old["tasks"]
+    data = tmp_path / "old.yml"
+    data.write_text(yaml.safe_dump(old))
+    app = tmp_path / "orders"
+    copier("copy", "--defaults", "--vcs-ref", "HEAD", "--data-file", data, ROOT, app, cwd=tmp_path)
+    recorded = yaml.safe_load((app / ".copier-answers.yml").read_text())
+    assert recorded["task_backend"] == "celery"
+    assert recorded["tasks"] == answers["tasks"]
+    assert "use_celery" not in recorded and "celery_tasks" not in recorded
+    assert (app / "tasks.py").read_text().count("@shared_task(") == len(answers["tasks"])
