@@ -136,8 +136,10 @@ class TasksHost:
             ("\nlogger = ", "\nfrom .models import AuditLog\n\nlogger = "),
             (
                 f'    logger.info("{TASK}(%s)", pk)\n',
-                f'    logger.info("{TASK}(%s)", pk)\n'
-                '    AuditLog.objects.create(action="confirmation_sent", object_id=str(pk))\n',
+                (
+                    f'    logger.info("{TASK}(%s)", pk)\n'
+                    '    AuditLog.objects.create(action="confirmation_sent", object_id=str(pk))\n'
+                ),
             ),
         ):
             assert old in text

@@ -36,7 +36,7 @@ def release_1_0_0() -> str:
     last commit whose pyproject.toml says 1.0.0 (for a clone without tags)."""
     tagged = subprocess.run(
         ["git", "rev-parse", "--verify", "-q", "v1.0.0^{commit}"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.strip()
     if tagged:
         return tagged
