@@ -245,8 +245,9 @@ def test_update_from_1_0_0_carries_use_celery_and_celery_tasks_over(tmp_path, ex
     assert old["use_celery"] is bool(example)
     commit(host.root, "orders from 1.0.0")
 
-    copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=host.app_dir)
+    result = copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=host.app_dir)
     new = yaml.safe_load(answers_file.read_text())
+    assert f"are now task_backend ({new['task_backend']}) and tasks" in result.stdout + result.stderr
     assert "use_celery" not in new and "celery_tasks" not in new
     if example:
         assert new["task_backend"] == "celery"
