@@ -20,6 +20,10 @@ MATRIX = {
     "dotted-app-module": {"app_module": "apps.orders"},
     "dotted-seed-example": {**load_answers("orders.yml"), "app_module": "apps.orders"},
     "django-tasks-seed-example": {**load_answers("orders.yml"), "task_backend": "django"},
+    "celery-tasks-none-local": {
+        "task_backend": "celery",
+        "tasks": [{"app": "billing", "name": "charge"}],
+    },
     "django-tasks-none-local": {
         "task_backend": "django",
         "tasks": [{"app": "billing", "name": "charge"}],
