@@ -4,12 +4,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 from copier import run_copy
+
+import services
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -52,12 +55,43 @@ def render(destination: Path, answers: dict, src: str | Path = ROOT, **kwargs) -
     return destination
 
 
+@dataclass(frozen=True)
+class Toolchain:
+    """The Python, with its Django, mypy and django-stubs, that runs a host project."""
+
+    django: str
+    python: Path
+
+    @property
+    def bin(self) -> Path:
+        return self.python.parent
+
+
+# The suite's own environment (Django 5.2 LTS), and a second one for Django 6.x, which
+# scripts/test.sh creates in .venv-dj6 with Python 3.13 (or set DJANGO6_PYTHON).
+MAIN = Toolchain("5.2", Path(sys.executable))
+DJANGO6_PYTHON = Path(os.environ.get("DJANGO6_PYTHON", ROOT / ".venv-dj6" / "bin" / "python"))
+
+
+def toolchain_for(django: str) -> Toolchain:
+    """The toolchain for a Django series; a missing one skips, or fails under CI=true."""
+    if django == MAIN.django:
+        return MAIN
+    if not DJANGO6_PYTHON.exists():
+        services.unavailable(
+            f"no Python with Django {django} at {DJANGO6_PYTHON}",
+            "`bash scripts/test.sh` creates it with Python 3.13",
+        )
+    return Toolchain(django, DJANGO6_PYTHON)
+
+
 @dataclass
 class Host:
     """A `django-admin startproject` host project with one rendered app installed."""
 
     root: Path
     app_module: str
+    toolchain: Toolchain = MAIN
 
     @property
     def app_dir(self) -> Path:
@@ -68,16 +102,22 @@ class Host:
         return self.app_module.rsplit(".", 1)[-1]
 
     def manage(self, *args: str, check: bool = True, env: dict | None = None):
-        return run(sys.executable, "manage.py", *args, cwd=self.root, check=check, env=env)
+        """Run manage.py; a DeprecationWarning is an error."""
+        return run(
+            self.toolchain.python, "-W", "error::DeprecationWarning", "manage.py", *args,
+            cwd=self.root, check=check, env=env,
+        )
 
     def ruff(self, *args: str, check: bool = True):
         return run(BIN / "ruff", *args, cwd=self.root, check=check)
 
 
-def start_project(root: Path, app_module: str, settings_extra: str = "") -> Host:
+def start_project(
+    root: Path, app_module: str, settings_extra: str = "", toolchain: Toolchain = MAIN
+) -> Host:
     """A new host project at ``root`` that lists ``app_module`` in INSTALLED_APPS."""
     root.mkdir(parents=True, exist_ok=True)
-    run(BIN / "django-admin", "startproject", "proj", ".", cwd=root)
+    run(toolchain.python, "-m", "django", "startproject", "proj", ".", cwd=root)
     for package in app_module.split(".")[:-1]:
         (root / package).mkdir(exist_ok=True)
         (root / package / "__init__.py").touch()
@@ -87,19 +127,34 @@ def start_project(root: Path, app_module: str, settings_extra: str = "") -> Host
         "INSTALLED_APPS = [", f"INSTALLED_APPS = [\n    {app_module!r},", 1
     )
     settings.write_text(text + settings_extra)
-    return Host(root, app_module)
+    return Host(root, app_module, toolchain)
+
+
+# What the rendered README asks of a project whose app uses Django's task framework.
+DJANGO_TASKS_SETTINGS = """
+import django
+
+INSTALLED_APPS += ["django_tasks_db"] if django.VERSION >= (6,) else ["django_tasks", "django_tasks_db"]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+"""
+
+
+def task_settings(answers: dict) -> str:
+    """The settings the app rendered from ``answers`` needs for its tasks."""
+    return DJANGO_TASKS_SETTINGS if answers.get("task_backend") == "django" else ""
 
 
 @pytest.fixture
 def host_with(tmp_path, copie):
     """Render ``answers`` with pytest-copie and install the app into a new host project."""
 
-    def make(answers: dict, settings_extra: str = "") -> Host:
+    def make(answers: dict, settings_extra: str = "", toolchain: Toolchain = MAIN) -> Host:
         answers = {"app_name": "orders", **answers}
         result = copie.copy(extra_answers=answers)
         if result.exception:
             raise result.exception
-        host = start_project(tmp_path / "host", result.answers["app_module"], settings_extra)
+        settings_extra = task_settings(result.answers) + settings_extra
+        host = start_project(tmp_path / "host", result.answers["app_module"], settings_extra, toolchain)
         shutil.copytree(result.project_dir, host.app_dir)
         return host
 
@@ -149,7 +204,7 @@ def mypy(host: Host, check: bool = True):
     """Type-check the app with django-stubs, as strictly as a typed project would."""
     (host.root / "mypy.ini").write_text(MYPY_INI.format(app_module=host.app_module))
     rel = host.app_dir.relative_to(host.root)
-    return run(BIN / "mypy", "--cache-dir", host.root / ".mypy_cache", str(rel), cwd=host.root, check=check)
+    return run(host.toolchain.bin / "mypy", "--cache-dir", host.root / ".mypy_cache", str(rel), cwd=host.root, check=check)
 
 
 def check_app(host: Host, env: dict | None = None) -> str:
@@ -163,3 +218,29 @@ def check_app(host: Host, env: dict | None = None) -> str:
     mypy(host)
     result = host.manage("test", host.app_module, "-v", "2", env=env)
     return result.stderr
+
+
+# --- Services (see services.py): skipped without them, failed under CI=true ----------
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The name of a new PostgreSQL database, dropped afterwards with its test_ copy."""
+    with services.new_pg_database() as name:
+        yield name
+
+
+@pytest.fixture
+def pg_settings(pg_database) -> str:
+    """Settings lines that make ``pg_database`` a host project's default database."""
+    return services.pg_settings(pg_database)
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[services.RedisServer]:
+    """A private redis-server on a free port, which the test may shut down."""
+    server = services.RedisServer(tmp_path)
+    try:
+        yield server
+    finally:
+        server.close()

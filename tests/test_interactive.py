@@ -24,7 +24,7 @@ PROMPTS = [
     ("Give every model a `tracker`", False),
     ("Models and their fields", True),
     ("What an exception in a receiver does", False),
-    ("Hand heavy work to Celery", False),
+    ("Who runs the work handlers queue", False),
     ("Custom signals", False),
     ("Which signals get a starter handler", False),
     ("pre_save handler: function name", False),

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from conftest import ROOT, render, start_project
-from test_services import PG, pg_admin, run_bounded
+from services import PG, pg_admin, run_bounded
 
 pytestmark = pytest.mark.services
 
@@ -54,8 +54,8 @@ def test_handlers_with_a_replica_and_another_database(
     answers = {
         "app_name": "orders",
         "track_changes": track_changes,
-        "use_celery": True,
-        "celery_tasks": [{"app": "orders", "name": "notify"}],
+        "task_backend": "celery",
+        "tasks": [{"app": "orders", "name": "notify"}],
     }
     render(host.app_dir, answers)
     shutil.copy(

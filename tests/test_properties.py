@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import leftovers, render, start_project
+from conftest import leftovers, render, start_project, task_settings
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "4"))
 BUILTIN = ["pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed"]
@@ -91,8 +91,11 @@ def answer_sets(draw):
         else:
             handler["implementation"] = f'logger.info("{signal}")'
         handlers.append(handler)
+    app_name = "app_" + draw(identifiers).replace("_", "")
+    task_backend = draw(st.sampled_from(["none", "celery", "django"]))
+    own_task = [{"app": app_name, "name": "send_notification"}]
     return {
-        "app_name": "app_" + draw(identifiers).replace("_", ""),
+        "app_name": app_name,
         "model_name": names[0],
         "models": models,
         "signal_types": [],
@@ -100,7 +103,8 @@ def answer_sets(draw):
         "custom_signals": custom,
         "track_changes": draw(st.booleans()),
         "on_error": draw(st.sampled_from(["log", "raise"])),
-        "use_celery": False,
+        "task_backend": task_backend,
+        "tasks": [] if task_backend == "none" else draw(st.sampled_from([[], own_task])),
     }
 
 
@@ -115,7 +119,7 @@ def answer_sets(draw):
 @given(answer_sets())
 def test_any_valid_answer_set_renders_a_working_app(answers):
     with tempfile.TemporaryDirectory() as folder:
-        host = start_project(Path(folder), answers["app_name"])
+        host = start_project(Path(folder), answers["app_name"], task_settings(answers))
         render(host.app_dir, answers)
         assert leftovers(host.app_dir) == []
         for path in host.app_dir.rglob("*.py"):

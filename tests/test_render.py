@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import check_app, load_answers, mypy
+from conftest import MAIN, check_app, load_answers, mypy, toolchain_for
 
 SIGNALS = ["pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed"]
 
@@ -19,15 +19,44 @@ MATRIX = {
     "no-tracking-raise": {"track_changes": False, "on_error": "raise"},
     "dotted-app-module": {"app_module": "apps.orders"},
     "dotted-seed-example": {**load_answers("orders.yml"), "app_module": "apps.orders"},
+    "django-tasks-seed-example": {**load_answers("orders.yml"), "task_backend": "django"},
+    "celery-tasks-none-local": {
+        "task_backend": "celery",
+        "tasks": [{"app": "billing", "name": "charge"}],
+    },
+    "django-tasks-none-local": {
+        "task_backend": "django",
+        "tasks": [{"app": "billing", "name": "charge"}],
+        "app_module": "apps.orders",
+    },
 }
 
 
-@pytest.mark.parametrize("answers", MATRIX.values(), ids=MATRIX.keys())
-def test_rendered_app_passes_its_checks(host_with, answers):
-    host = host_with(answers)
+# Django 6.1 (Python 3.13) runs a subset that covers every template branch: both task
+# modes and none, tracking on and off, log and raise, custom signals, m2m, several
+# models, a dotted app_module and another app's task.
+DJANGO6 = [
+    "defaults",
+    "seed-example",
+    "several-models",
+    "custom-signals-raise",
+    "no-tracking-raise",
+    "dotted-seed-example",
+    "django-tasks-seed-example",
+    "django-tasks-none-local",
+]
+CASES = [pytest.param(answers, MAIN.django, id=name) for name, answers in MATRIX.items()] + [
+    pytest.param(MATRIX[name], "6.1", id=f"{name}-django6.1") for name in DJANGO6
+]
+
+
+@pytest.mark.parametrize("answers, django", CASES)
+def test_rendered_app_passes_its_checks(host_with, answers, django):
+    host = host_with(answers, toolchain=toolchain_for(django))
+    assert host.manage("version").stdout.startswith(django)
     output = check_app(host)
     ran = int(re.search(r"Ran (\d+) tests?", output).group(1))
-    print(f"rendered app ran {ran} tests")
+    print(f"rendered app ran {ran} tests on Django {django}")
     assert ran > 0
     assert "OK" in output
 

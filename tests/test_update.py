@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, check_app, run, start_project
+from conftest import BIN, ROOT, check_app, load_answers, run, start_project
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", ".hypothesis", "bench")
@@ -31,12 +31,23 @@ def previous_release() -> str | None:
     return result.stdout.strip() or None
 
 
-@pytest.fixture
-def template_repo(tmp_path) -> Path:
-    """A template repository whose tag `previous` is the last release and whose HEAD
-    is the working tree: updating from `previous` to HEAD is what a user will do next."""
-    repo = tmp_path / "template"
-    tag = previous_release()
+def release_1_0_0() -> str:
+    """Release 1.0.0, the last one with use_celery and celery_tasks: its tag, or else the
+    last commit whose pyproject.toml says 1.0.0 (for a clone without tags)."""
+    tagged = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "v1.0.0^{commit}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    ).stdout.strip()
+    if tagged:
+        return tagged
+    bumps = git("log", "--reverse", "--format=%H", "-S", 'version = "2.0.0"', "--", "pyproject.toml", cwd=ROOT)
+    assert bumps, "no v1.0.0 tag and no commit that moved pyproject.toml to 2.0.0 in this clone"
+    return git("rev-parse", f"{bumps.split()[0]}^", cwd=ROOT).strip()
+
+
+def make_template_repo(repo: Path, tag: str | None) -> Path:
+    """A template repository whose tag `previous` is the release ``tag`` (or the working
+    tree, when there is none) and whose HEAD is the working tree."""
     if tag:
         repo.mkdir()
         archive = subprocess.run(["git", "archive", tag], cwd=ROOT, capture_output=True, check=True)
@@ -52,6 +63,12 @@ def template_repo(tmp_path) -> Path:
     shutil.copy(ROOT / "copier.yml", repo / "copier.yml")
     commit(repo, "working tree")
     return repo
+
+
+@pytest.fixture
+def template_repo(tmp_path) -> Path:
+    """Updating from `previous`, the last release, to HEAD is what a user will do next."""
+    return make_template_repo(tmp_path / "template", previous_release())
 
 
 def commit(repo: Path, message: str) -> None:
@@ -212,3 +229,52 @@ def test_renamed_question_keeps_the_old_answer(project, template_repo):
     commit(template_repo, "next release renames on_error")
     copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
     assert "receiver_errors: raise" in answers_file.read_text()
+
+
+@pytest.mark.parametrize("example", ["orders.yml", None], ids=["celery", "no-celery"])
+def test_update_from_1_0_0_carries_use_celery_and_celery_tasks_over(tmp_path, example):
+    """2.0.0 renamed use_celery and celery_tasks to task_backend and tasks; the new
+    questions default to the old answers, so no trusted _migrations are needed."""
+    template_repo = make_template_repo(tmp_path / "template", release_1_0_0())
+    host = start_project(tmp_path / "site", "orders")
+    git("init", "-q", cwd=host.root)
+    data = ["--data-file", template_repo / "examples" / example] if example else []
+    copier("copy", "--defaults", "--vcs-ref", "previous", *data, template_repo, "orders", cwd=host.root)
+    answers_file = host.app_dir / ".copier-answers.yml"
+    old = yaml.safe_load(answers_file.read_text())
+    assert old["use_celery"] is bool(example)
+    commit(host.root, "orders from 1.0.0")
+
+    result = copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=host.app_dir)
+    new = yaml.safe_load(answers_file.read_text())
+    assert f"are now task_backend ({new['task_backend']}) and tasks" in result.stdout + result.stderr
+    assert "use_celery" not in new and "celery_tasks" not in new
+    if example:
+        assert new["task_backend"] == "celery"
+        assert new["tasks"] == old["celery_tasks"] != []
+        tasks_py = (host.app_dir / "tasks.py").read_text()
+        assert tasks_py.count("@shared_task(") == len(old["celery_tasks"])
+        assert "signal_database" in tasks_py
+    else:
+        assert new["task_backend"] == "none"
+        assert "tasks" not in new
+        assert not (host.app_dir / "tasks.py").exists()
+    assert list(host.app_dir.rglob("*.rej")) == []
+    check_app(host)
+
+
+def test_a_1_x_data_file_renders_with_the_new_names(tmp_path):
+    """`copier copy --data-file` with a 1.x answer set: use_celery and celery_tasks are
+    taken as task_backend and tasks."""
+    answers = load_answers("orders.yml")
+    old = {**answers, "use_celery": True, "celery_tasks": answers["tasks"]}
+    del old["task_backend"], old["tasks"]
+    data = tmp_path / "old.yml"
+    data.write_text(yaml.safe_dump(old))
+    app = tmp_path / "orders"
+    copier("copy", "--defaults", "--vcs-ref", "HEAD", "--data-file", data, ROOT, app, cwd=tmp_path)
+    recorded = yaml.safe_load((app / ".copier-answers.yml").read_text())
+    assert recorded["task_backend"] == "celery"
+    assert recorded["tasks"] == answers["tasks"]
+    assert "use_celery" not in recorded and "celery_tasks" not in recorded
+    assert (app / "tasks.py").read_text().count("@shared_task(") == len(answers["tasks"])

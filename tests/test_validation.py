@@ -71,15 +71,28 @@ CASES = {
     "handler-unknown-key": (
         with_handler(on_save="pass"), "handlers", ["on_order_created", "on_save", "allowed"]),
     "handler-body-not-text": (with_handler(on_create=["x"]), "handlers", ["on_order_created", "on_create"]),
-    "celery-tasks-not-list": ({"celery_tasks": "send"}, "celery_tasks", ["list"]),
-    "celery-task-bad-name": (
-        {"celery_tasks": [{"app": "orders", "name": "send-email"}]}, "celery_tasks", ["send-email"]),
-    "celery-task-duplicate": (
-        {"celery_tasks": [{"app": "orders", "name": "send"}, {"app": "orders", "name": "send"}]},
-        "celery_tasks", ["send", "twice"]),
-    "celery-tasks-without-celery": (
-        {"use_celery": False, "celery_tasks": [{"app": "orders", "name": "send"}]}, "use_celery",
-        ["celery_tasks"]),
+    "tasks-not-list": ({"task_backend": "django", "tasks": "send"}, "tasks", ["list"]),
+    "task-bad-name": (
+        {"task_backend": "celery", "tasks": [{"app": "orders", "name": "send-email"}]}, "tasks", ["send-email"]),
+    "task-duplicate": (
+        {"task_backend": "django", "tasks": [{"app": "orders", "name": "send"}, {"app": "orders", "name": "send"}]},
+        "tasks", ["send", "twice"]),
+    "task-unknown-key": (
+        {"task_backend": "django", "tasks": [{"app": "orders", "name": "send", "queue": "q"}]}, "tasks",
+        ["send", "queue", "allowed"]),
+    "task-shadows-task-decorator": (
+        {"task_backend": "django", "tasks": [{"app": "orders", "name": "task"}]}, "tasks", ["task", "shadow"]),
+    "tasks-without-task-backend": (
+        {"tasks": [{"app": "orders", "name": "send"}]}, "task_backend", ["task_backend is none", "tasks"]),
+    "tasks-with-task-backend-none": (
+        {"task_backend": "none", "tasks": [{"app": "orders", "name": "send"}]}, "task_backend",
+        ["task_backend is none", "celery or django"]),
+    # A 1.x data file: use_celery and celery_tasks are carried over into the new questions.
+    "old-celery-tasks-without-celery": (
+        {"use_celery": False, "celery_tasks": [{"app": "orders", "name": "send"}]}, "task_backend",
+        ["task_backend is none", "tasks"]),
+    "old-celery-task-bad-name": (
+        {"use_celery": True, "celery_tasks": [{"app": "orders", "name": "send-email"}]}, "tasks", ["send-email"]),
     "custom-signal-bad-name": ({"custom_signals": [{"name": "order paid"}]}, "custom_signals", ["order paid"]),
     "custom-signal-builtin-name": (
         {"custom_signals": [{"name": "post_save"}]}, "custom_signals", ["post_save", "Django signal"]),
@@ -104,8 +117,9 @@ CASES = {
         {"custom_signals": [{"name": "paid", "description": 'Paid """now"""'}]}, "custom_signals",
         ["paid", "description"]),
     "custom-signal-shadows-logger": ({"custom_signals": [{"name": "logger"}]}, "custom_signals", ["logger", "shadow"]),
-    "celery-task-shadows-transaction": (
-        {"celery_tasks": [{"app": "orders", "name": "transaction"}]}, "celery_tasks", ["transaction", "shadow"]),
+    "task-shadows-transaction": (
+        {"task_backend": "celery", "tasks": [{"app": "orders", "name": "transaction"}]}, "tasks",
+        ["transaction", "shadow"]),
     "model-name-taken-by-template": (
         {"models": {"Order": {}, "Receiver": {}}}, "models", ["Receiver", "taken"]),
     "field-hides-models-module": (

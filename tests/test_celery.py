@@ -1,15 +1,11 @@
-"""End-to-end tests against real services on localhost: a Celery worker with Redis as
-broker and result backend, and PostgreSQL.
-
-Start the services with `bash scripts/services.sh start` (as root on Debian). Without
-them these tests skip with the reason; with CI=true they fail instead, so CI cannot
-pass by skipping them. Run with `pytest -m services -s` to see what the worker did.
+"""End-to-end tests of the Celery mode: a real worker process with Redis as broker and
+result backend, and PostgreSQL. Run with `pytest tests/test_celery.py -s` to see what the
+worker did. Without the services these tests skip, and under CI=true they fail.
 """
 
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,201 +18,13 @@ from pathlib import Path
 
 import django
 import pytest
+
 from conftest import BIN, Host, load_answers, render, start_project
+from services import RedisServer, pg_rows, pg_settings, run_bounded, stop, wait_for
 
 pytestmark = pytest.mark.services
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "postgres"}
 TASK = "send_order_confirmation_email"
-
-
-def unavailable(reason: str) -> None:
-    """Skip for a missing service, or fail under CI=true, where skipping hides it."""
-    hint = "start the services with `bash scripts/services.sh start` (root, Debian)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true requires it ({hint})", pytrace=False)
-    pytest.skip(f"{reason}; {hint}")
-
-
-def run_bounded(
-    *command: str | Path, cwd: Path, timeout: float, env: dict | None = None
-):
-    """Run a command to completion within ``timeout`` seconds; fail showing its output."""
-    shown = " ".join(map(str, command))
-    try:
-        result = subprocess.run(
-            [str(part) for part in command],
-            check=False,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(
-            f"{shown} did not finish in {timeout} s\n"
-            f"--- stdout\n{error.stdout}\n--- stderr\n{error.stderr}"
-        )
-    if result.returncode != 0:
-        pytest.fail(
-            f"{shown} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
-    return result
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def stop(process: subprocess.Popen, timeout: float = 10) -> None:
-    """End a process this module started (and its process group): TERM, then KILL."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout)
-    except ProcessLookupError:
-        pass
-
-
-# --- PostgreSQL ---------------------------------------------------------------------
-
-
-def pg_admin():
-    """An autocommit connection to the server's `postgres` database, or skip/fail."""
-    try:
-        import psycopg
-    except ImportError:
-        unavailable("psycopg is not installed (pip install 'psycopg[binary]')")
-    try:
-        return psycopg.connect(
-            dbname="postgres", connect_timeout=3, autocommit=True, **PG
-        )
-    except psycopg.Error as error:
-        where = f"{PG['user']}@{PG['host']}:{PG['port']}"
-        unavailable(f"PostgreSQL is not reachable as {where} ({error})")
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A new, uniquely named PostgreSQL database; dropped afterwards with its test_ copy."""
-    from psycopg import sql
-
-    name = f"dst_{uuid.uuid4().hex[:12]}"
-    with pg_admin() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield name
-    finally:
-        with pg_admin() as admin:
-            for database in (name, f"test_{name}"):
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(database)
-                    )
-                )
-
-
-def pg_settings(name: str) -> str:
-    database = {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
-        "USER": PG["user"],
-        "PASSWORD": PG["password"],
-        "HOST": PG["host"],
-        "PORT": str(PG["port"]),
-    }
-    return f"\nDATABASES = {{'default': {database!r}}}\n"
-
-
-# --- Redis --------------------------------------------------------------------------
-
-
-class RedisServer:
-    """A private redis-server on a free localhost port, so this test can stop it."""
-
-    def __init__(self, folder: Path):
-        executable = shutil.which("redis-server")
-        if executable is None:
-            unavailable("redis-server is not installed")
-        try:
-            import redis
-        except ImportError:
-            unavailable("the redis client is not installed (pip install redis)")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.log = folder / "redis.log"
-        self.process = subprocess.Popen(
-            [
-                executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.client = redis.Redis(
-            port=self.port, socket_timeout=2, socket_connect_timeout=2
-        )
-        self.backend = redis.Redis(port=self.port, db=1, socket_timeout=2)  # results
-
-        def answers() -> bool:
-            if self.process.poll() is not None:
-                pytest.fail(f"redis-server exited:\n{self.log.read_text()}")
-            try:
-                return self.client.ping()
-            except redis.ConnectionError:
-                return False
-
-        wait_for(answers, 10, f"redis-server on port {self.port}")
-
-    def url(self, db: int) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def shutdown(self) -> None:
-        """SHUTDOWN NOSAVE, as `redis-cli shutdown nosave`; wait until it is gone."""
-        import redis
-
-        try:
-            self.client.shutdown(nosave=True)
-        except redis.ConnectionError:
-            pass
-        self.process.wait(10)
-
-    def close(self) -> None:
-        stop(self.process)
-
-
-@pytest.fixture
-def redis_server(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 # --- The host project with a Celery app and a worker ---------------------------------
@@ -270,6 +78,7 @@ CLIENT_PY = """\
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -360,7 +169,19 @@ def outage():
     }
 
 
-print(json.dumps({"commit-and-rollback": commit_and_rollback, "outage": outage}[sys.argv[1]]()))
+def crash():
+    user = get_user_model().objects.create_user(f"e2e-{uuid.uuid4().hex[:8]}")
+    with transaction.atomic():
+        # Registered before the save, so it is the first thing to run after the commit:
+        # the process dies with the data committed and nothing else done.
+        transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
+        order = Order.objects.create(user=user, total=30)
+        print(json.dumps({"pk": order.pk}), flush=True)
+    return {"survived": True}
+
+
+phases = {"commit-and-rollback": commit_and_rollback, "outage": outage, "crash": crash}
+print(json.dumps(phases[sys.argv[1]]()))
 """
 
 
@@ -390,6 +211,7 @@ class CeleryHost:
     def __init__(self, root: Path, redis: RedisServer, database: str):
         answers = {**load_answers("orders.yml"), "app_name": "orders"}
         self.redis = redis
+        self.database = database
         self.host: Host = start_project(
             root, "orders", pg_settings(database) + celery_settings(redis)
         )
@@ -467,6 +289,21 @@ class CeleryHost:
             env=self.env,
         )
         return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def crash(self) -> int:
+        """Run the client's crash phase, killed right after its commit; the order's pk."""
+        result = subprocess.run(
+            [sys.executable, "e2e_client.py", "crash"],
+            cwd=self.host.root,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        assert "survived" not in result.stdout
+        return json.loads(result.stdout.splitlines()[0])["pk"]
 
     def runs(self, pk: int) -> list[str]:
         """Worker log lines of the stub task's own message for the order ``pk``."""
@@ -600,44 +437,30 @@ def test_save_succeeds_and_error_is_logged_when_broker_is_down(celery_host):
     show(f"took {time.monotonic() - started:.1f} s")
 
 
-# --- The rendered app's own tests on PostgreSQL --------------------------------------
-
-PG_MATRIX = {
-    "defaults": {},
-    "seed-example": load_answers("orders.yml"),
-}
-
-
-@pytest.mark.parametrize("answers", PG_MATRIX.values(), ids=PG_MATRIX.keys())
-def test_rendered_app_tests_pass_on_postgresql(tmp_path, pg_database, answers, request):
-    answers = {"app_name": "orders", **answers}
-    host = start_project(tmp_path / "host", "orders", pg_settings(pg_database))
-    render(host.app_dir, answers)
-    run_bounded(
-        sys.executable,
-        "manage.py",
-        "check",
-        "--database",
-        "default",
-        cwd=host.root,
-        timeout=30,
+def test_task_is_lost_when_the_process_is_killed_right_after_commit(celery_host):
+    """The crash of tests/test_tasks.py in the celery mode. Outcome: the task is lost, as
+    the README's table says: it is sent to the broker only after the commit."""
+    redis = celery_host.redis
+    pk = celery_host.crash()
+    saved = bool(pg_rows(celery_host.database, "SELECT 1 FROM orders_order WHERE id = %s", pk))
+    queued = redis.client.llen("celery")
+    with celery_host.worker():
+        # One solo worker takes tasks in order: once a task queued after the crash has
+        # run, the crashed process's task would have run too, had it been queued.
+        out = celery_host.client("commit-and-rollback")
+        [after] = out["published_after_commit"]
+        wait_for(
+            lambda: f"{after['id']}] succeeded" in celery_host.log(),
+            20,
+            f"the worker to run {TASK}({out['committed']})",
+        )
+    show(
+        f"process killed (SIGKILL) right after committing Order {pk}: row saved: {saved}; "
+        f"tasks in the broker: {queued}; {TASK}({pk}) ran x{len(celery_host.runs(pk))} "
+        f"(a later task, {TASK}({out['committed']}), ran x{len(celery_host.runs(out['committed']))}): "
+        f"the task is {'lost' if not celery_host.runs(pk) else 'not lost'}"
     )
-    result = run_bounded(
-        sys.executable,
-        "manage.py",
-        "test",
-        "orders",
-        "-v",
-        "2",
-        cwd=host.root,
-        timeout=50,
-    )
-    output = result.stderr
-    assert (
-        f"Creating test database for alias 'default' ('test_{pg_database}')" in output
-    )
-    ran = int(re.search(r"Ran (\d+) tests?", output).group(1))
-    assert ran > 0
-    assert re.search(r"^OK", output, re.MULTILINE), output
-    label = request.node.callspec.id
-    print(f"[postgresql] {label}: ran {ran} tests on test_{pg_database}: OK")
+    assert saved
+    assert queued == 0
+    assert celery_host.runs(pk) == []
+    assert len(celery_host.runs(out["committed"])) == 1
