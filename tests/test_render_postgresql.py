@@ -14,6 +14,9 @@ PG_MATRIX = {
     "defaults": {},
     "seed-example": load_answers("orders.yml"),
     "django-tasks-seed-example": {**load_answers("orders.yml"), "task_backend": "django"},
+    # Failing handlers inside atomic(): raise mode, and custom signals' savepoints.
+    "no-tracking-raise": {"track_changes": False, "on_error": "raise"},
+    "custom-signals": {**load_answers("custom_signals.yml"), "app_name": "orders"},
 }
 
 
