@@ -9,10 +9,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pexpect
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, check_app, run, start_project
+from conftest import (
+    BIN, CLEAR_LINE, DOWN, ENTER, ROOT, SUBMIT_MULTILINE, answer, check_app, run, spawn_copier, start_project,
+)
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", ".hypothesis", "bench")
@@ -108,6 +111,17 @@ def assert_clean_update(host, kept: dict[Path, str]) -> None:
 
 
 def test_update_with_no_changes_changes_nothing(project):
+    """Nothing changes, except that the first update forgets the answers only a first copy
+    asks for (signal_types and the per-signal prompts, which built `handlers`)."""
+    answers_file = project.app_dir / ".copier-answers.yml"
+    before = yaml.safe_load(answers_file.read_text())
+    copier("update", "--defaults", "--vcs-ref", "previous", cwd=project.app_dir)
+    assert git("status", "--porcelain", "--", ":!orders/.copier-answers.yml", cwd=project.root) == ""
+    after = yaml.safe_load(answers_file.read_text())
+    first_copy_only = {k for k in before if k == "signal_types" or k.split("_")[0] in ("pre", "post", "m2m")}
+    assert after == {k: v for k, v in before.items() if k not in first_copy_only or k in after}
+    assert set(before) - set(after) <= first_copy_only
+    commit(project.root, "first update")
     copier("update", "--defaults", "--vcs-ref", "previous", cwd=project.app_dir)
     assert git("status", "--porcelain", cwd=project.root) == ""
 
@@ -212,3 +226,48 @@ def test_renamed_question_keeps_the_old_answer(project, template_repo):
     commit(template_repo, "next release renames on_error")
     copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
     assert "receiver_errors: raise" in answers_file.read_text()
+
+
+@pytest.mark.slow
+def test_adding_a_handler_through_the_prompts(project):
+    """`copier update` asks "Add a handler?" and then, as the first copy did, its sender,
+    name and bodies; a taken name is refused at its prompt. The handler is appended to
+    `handlers`, the existing handler modules are untouched, and the next update adds
+    nothing again."""
+    kept = user_edits(project.app_dir)
+    commit(project.root, "user edits")
+    handlers_dir = project.app_dir / "handlers"
+    # The user's modules (handlers/__init__.py is the template's: it lists them all).
+    before = {path.name: path.read_text() for path in handlers_dir.glob("*.py") if path.name != "__init__.py"}
+    body = 'logger.warning("audit %s", instance.pk)'
+
+    child = spawn_copier(
+        "update", "--defaults", "--vcs-ref", "HEAD", "--ask", "new_handler*", "--ask", "handlers",
+        cwd=project.app_dir,
+    )
+    answer(child, "Add a handler? For which signal", DOWN * 2 + ENTER)  # no, pre_save, post_save
+    answer(child, "New post_save handler: sender", ENTER)  # Order
+    answer(child, "New post_save handler: function name", CLEAR_LINE + "after_order_save" + ENTER)
+    child.expect_exact("another handler has that name")
+    child.send(CLEAR_LINE + "audit_order" + ENTER)
+    answer(child, "New handler: body run after a row is created", body + SUBMIT_MULTILINE)
+    answer(child, "New handler: body run after a row is updated", SUBMIT_MULTILINE)
+    answer(child, "The handlers, as YAML", SUBMIT_MULTILINE)
+    child.expect(pexpect.EOF, timeout=120)
+    child.close()
+    assert child.exitstatus == 0, child.before
+
+    assert f"    {body}\n" in (handlers_dir / "audit_order.py").read_text()
+    assert before == {
+        path.name: path.read_text() for path in handlers_dir.glob("*.py") if path.name in before
+    }
+    answers = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
+    assert [h["name"] for h in answers["handlers"]][-1] == "audit_order"
+    assert "new_handler" not in answers  # never recorded: the next update starts from "no"
+    assert_clean_update(project, kept)
+
+    commit(project.root, "audit_order added")
+    copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
+    again = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
+    assert again["handlers"] == answers["handlers"]
+    assert git("status", "--porcelain", "--", "orders/handlers", "orders/signals.py", cwd=project.root) == ""

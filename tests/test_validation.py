@@ -116,7 +116,17 @@ CASES = {
     "imports-not-list": ({"imports": "from x import y"}, "imports", ["list"]),
     "imports-bad-line": ({"imports": ["from .models import Order"]}, "imports", ["from .models import Order"]),
     "imports-star": ({"imports": ["from os import *"]}, "imports", ["from os import *"]),
+    "starter-name-taken": (
+        {"signal_types": ["pre_save", "post_save"], "pre_save_name": "audit", "post_save_name": "audit"},
+        "post_save_name", ["another handler"]),
+    "starter-name-not-identifier": (
+        {"signal_types": ["post_save"], "post_save_name": "after-save"}, "post_save_name", ["identifier"]),
+    "m2m-field-not-m2m": ({"m2m_changed_field": "tag"}, "m2m_changed_field", ["'tag'", "['tags']"]),
 }
+
+# Asked at a one-line prompt, where a message wider than the terminal is cut: these fit
+# in 80 columns after Copier's "Validation error for question '...': ".
+ONE_LINE = {"app_name", "app_module", "model_name", "signal_types", "post_save_name"}
 
 
 @pytest.mark.parametrize("answers, question, words", CASES.values(), ids=CASES.keys())
@@ -130,9 +140,11 @@ def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, answers, questio
     )
     assert result.returncode != 0
     message = result.stderr.strip().splitlines()[-1]
-    assert f"question '{question}'" in message
+    assert f"question '{question}'" in message or f"Invalid choice for '{question}'" in message
     for word in words:
         assert word in message
+    if question in ONE_LINE:
+        assert len(message.removeprefix("ValueError: ")) <= 80, message
     assert not destination.exists()
     assert not (tmp_path / "apps").exists()
 
