@@ -217,3 +217,10 @@ def answer(child, prompt: str, keys: str) -> None:
     child.expect_exact(prompt)
     child.expect_exact(READY)
     child.send(keys)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests that need Redis and PostgreSQL are slow too: `-m "not slow"` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("services"):
+            item.add_marker(pytest.mark.slow)

@@ -22,7 +22,11 @@ MATRIX = {
 }
 
 
-@pytest.mark.parametrize("answers", MATRIX.values(), ids=MATRIX.keys())
+# The quick subset (-m "not slow") checks the defaults; the whole suite every answer set.
+@pytest.mark.parametrize(
+    "answers",
+    [pytest.param(answers, id=key, marks=() if key == "defaults" else pytest.mark.slow) for key, answers in MATRIX.items()],
+)
 def test_rendered_app_passes_its_checks(host_with, answers):
     host = host_with(answers)
     output = check_app(host)
@@ -56,6 +60,7 @@ def test_bodies_are_rendered_exactly(host_with):
     assert indented in module
 
 
+@pytest.mark.slow
 def test_mypy_catches_a_wrong_handler_signature(host_with):
     host = host_with({"signal_types": ["post_save"]})
     module = host.app_dir / "handlers" / "after_order_save.py"

@@ -126,6 +126,7 @@ def test_update_with_no_changes_changes_nothing(project):
     assert git("status", "--porcelain", cwd=project.root) == ""
 
 
+@pytest.mark.slow
 def test_update_to_the_working_tree_keeps_user_edits(project):
     kept = user_edits(project.app_dir)
     commit(project.root, "user edits")
@@ -133,6 +134,7 @@ def test_update_to_the_working_tree_keeps_user_edits(project):
     assert_clean_update(project, kept)
 
 
+@pytest.mark.slow
 def test_template_change_next_to_a_user_edit(project, template_repo):
     kept = user_edits(project.app_dir)
     commit(project.root, "user edits")
@@ -150,6 +152,7 @@ def test_template_change_next_to_a_user_edit(project, template_repo):
     assert_clean_update(project, kept)
 
 
+@pytest.mark.slow
 def test_reanswering_adds_a_handler_and_keeps_edits(project):
     kept = user_edits(project.app_dir)
     commit(project.root, "user edits")
@@ -170,6 +173,7 @@ def test_reanswering_adds_a_handler_and_keeps_edits(project):
     assert_clean_update(project, kept)
 
 
+@pytest.mark.slow
 def test_removing_a_handler_removes_its_wiring_and_git_keeps_its_code(project):
     module = project.app_dir / "handlers" / "before_order_delete.py"
     module.write_text(module.read_text() + '    logger.warning("user code")\n')
