@@ -199,16 +199,17 @@ def check_app(host: Host, env: dict | None = None) -> str:
 
 # Keys and helpers for answering Copier's prompts in a pseudo-terminal (pexpect).
 ENTER, SUBMIT_MULTILINE, CLEAR_LINE, DOWN = "\r", "\x1b\r", "\x15", "\x1b[B"
-READY = "\x1b[?25h"  # the cursor is shown again: a prompt is drawn and waits for keys
+READY = "\x1b[?7h"  # prompt_toolkit ends each drawing of a prompt with this
 
 
 def spawn_copier(*args: str | Path, cwd: Path, columns: int = 80):
-    """`copier` in a terminal of ``columns`` columns."""
+    """`copier` in a terminal of ``columns`` columns. PROMPT_TOOLKIT_NO_CPR: a pty does not
+    answer prompt_toolkit's cursor position requests, which then waits a second a prompt."""
     import pexpect
 
     return pexpect.spawn(
         str(BIN / "copier"), [str(a) for a in args], cwd=str(cwd), encoding="utf-8",
-        timeout=30, dimensions=(40, columns),
+        timeout=30, dimensions=(40, columns), env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
     )
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import (
-    BIN, CLEAR_LINE, DOWN, ENTER, READY, ROOT, SUBMIT_MULTILINE, answer, check_app, spawn_copier, start_project,
+    CLEAR_LINE, DOWN, ENTER, READY, ROOT, SUBMIT_MULTILINE, answer, check_app, spawn_copier, start_project,
 )
 
 pexpect = pytest.importorskip("pexpect")
@@ -49,17 +49,9 @@ PROMPTS = [
 ]
 
 
-@pytest.mark.slow
 def test_interactive_copy(tmp_path):
     host = start_project(tmp_path / "site", "shop")
-    child = pexpect.spawn(
-        str(BIN / "copier"),
-        ["copy", "--vcs-ref", "HEAD", str(ROOT), "shop"],
-        cwd=str(host.root),
-        encoding="utf-8",
-        timeout=30,
-        dimensions=(60, 220),
-    )
+    child = spawn_copier("copy", "--vcs-ref", "HEAD", ROOT, "shop", cwd=host.root, columns=220)
     transcript = []
     for prompt, multiline in PROMPTS:
         child.expect_exact(prompt)
