@@ -1,5 +1,6 @@
 """Fixtures shared by the template's tests: render an app, install it into a host project."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -90,18 +91,37 @@ def start_project(root: Path, app_module: str, settings_extra: str = "") -> Host
     return Host(root, app_module)
 
 
+def install(copie, answers: dict, root: Path, settings_extra: str = "") -> Host:
+    """Render ``answers`` with pytest-copie and install the app into a new host at ``root``."""
+    result = copie.copy(extra_answers={"app_name": "orders", **answers})
+    if result.exception:
+        raise result.exception
+    host = start_project(root, result.answers["app_module"], settings_extra)
+    shutil.copytree(result.project_dir, host.app_dir)
+    return host
+
+
 @pytest.fixture
 def host_with(tmp_path, copie):
-    """Render ``answers`` with pytest-copie and install the app into a new host project."""
+    """A new host project with the app rendered from ``answers``, for this test alone."""
 
     def make(answers: dict, settings_extra: str = "") -> Host:
-        answers = {"app_name": "orders", **answers}
-        result = copie.copy(extra_answers=answers)
-        if result.exception:
-            raise result.exception
-        host = start_project(tmp_path / "host", result.answers["app_module"], settings_extra)
-        shutil.copytree(result.project_dir, host.app_dir)
-        return host
+        return install(copie, answers, tmp_path / "host", settings_extra)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_host(tmp_path_factory, copie_session):
+    """Like host_with, but each answer set is rendered once per test process, for the tests
+    that only read the app and run its checks (which write only beside it, in the host)."""
+    hosts: dict[str, Host] = {}
+
+    def make(answers: dict) -> Host:
+        key = json.dumps(answers, sort_keys=True)
+        if key not in hosts:
+            hosts[key] = install(copie_session, answers, tmp_path_factory.mktemp("host"))
+        return hosts[key]
 
     return make
 

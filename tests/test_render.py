@@ -27,8 +27,8 @@ MATRIX = {
     "answers",
     [pytest.param(answers, id=key, marks=() if key == "defaults" else pytest.mark.slow) for key, answers in MATRIX.items()],
 )
-def test_rendered_app_passes_its_checks(host_with, answers):
-    host = host_with(answers)
+def test_rendered_app_passes_its_checks(shared_host, answers):
+    host = shared_host(answers)
     output = check_app(host)
     ran = int(re.search(r"Ran (\d+) tests?", output).group(1))
     print(f"rendered app ran {ran} tests")
@@ -36,8 +36,8 @@ def test_rendered_app_passes_its_checks(host_with, answers):
     assert "OK" in output
 
 
-def test_defaults_give_one_handler_per_builtin_signal(host_with):
-    host = host_with({})
+def test_defaults_give_one_handler_per_builtin_signal(shared_host):
+    host = shared_host({})
     signals_py = (host.app_dir / "signals.py").read_text()
     for signal in SIGNALS:
         assert f"@receiver(\n    {signal}," in signals_py or f"@receiver({signal}," in signals_py
@@ -52,9 +52,9 @@ def test_defaults_give_one_handler_per_builtin_signal(host_with):
     ]
 
 
-def test_bodies_are_rendered_exactly(host_with):
+def test_bodies_are_rendered_exactly(shared_host):
     body = 'if instance.total > 100:\n    logger.warning("big order %s", instance.pk)\n\nlogger.info("done")'
-    host = host_with({"post_save_on_create": body, "signal_types": ["post_save"]})
+    host = shared_host({"post_save_on_create": body, "signal_types": ["post_save"]})
     module = (host.app_dir / "handlers" / "after_order_save.py").read_text()
     indented = "\n".join(f"    {line}" if line else "" for line in body.splitlines())
     assert indented in module

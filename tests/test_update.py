@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import (
-    BIN, CLEAR_LINE, DOWN, ENTER, ROOT, SUBMIT_MULTILINE, answer, check_app, run, spawn_copier, start_project,
+    BIN, Host, CLEAR_LINE, DOWN, ENTER, ROOT, SUBMIT_MULTILINE, answer, check_app, run, spawn_copier, start_project,
 )
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
@@ -34,11 +34,9 @@ def previous_release() -> str | None:
     return result.stdout.strip() or None
 
 
-@pytest.fixture
-def template_repo(tmp_path) -> Path:
+def make_template_repo(repo: Path) -> Path:
     """A template repository whose tag `previous` is the last release and whose HEAD
     is the working tree: updating from `previous` to HEAD is what a user will do next."""
-    repo = tmp_path / "template"
     tag = previous_release()
     if tag:
         repo.mkdir()
@@ -72,14 +70,33 @@ def copier(*args: str | Path, cwd: Path, check: bool = True):
     return run(BIN / "copier", *args, cwd=cwd, check=check)
 
 
-@pytest.fixture
-def project(tmp_path, template_repo):
-    """A host project in git with the app rendered from the previous release, committed."""
-    host = start_project(tmp_path / "site", "orders")
+@pytest.fixture(scope="session")
+def pristine(tmp_path_factory) -> tuple[Path, Path]:
+    """The template repository, and a host project in git with the app rendered from its
+    previous release and committed: made once per test process, copied for each test."""
+    base = tmp_path_factory.mktemp("update")
+    repo = make_template_repo(base / "template")
+    host = start_project(base / "site", "orders")
     git("init", "-q", cwd=host.root)
-    copier("copy", "--defaults", "--vcs-ref", "previous", template_repo, "orders", cwd=host.root)
+    copier("copy", "--defaults", "--vcs-ref", "previous", repo, "orders", cwd=host.root)
     commit(host.root, "orders from the previous release")
-    return host
+    return repo, host.root
+
+
+@pytest.fixture
+def template_repo(tmp_path, pristine) -> Path:
+    """This test's copy of the template repository: it may commit a next release."""
+    return shutil.copytree(pristine[0], tmp_path / "template", symlinks=True)
+
+
+@pytest.fixture
+def project(tmp_path, pristine, template_repo) -> Host:
+    """This test's copy of the host project, updating from this test's template copy."""
+    root = shutil.copytree(pristine[1], tmp_path / "site", symlinks=True)
+    answers = root / "orders" / ".copier-answers.yml"
+    edit(answers, f"_src_path: {pristine[0]}\n", f"_src_path: {template_repo}\n")
+    git("commit", "-q", "--amend", "--no-edit", "-a", cwd=root)
+    return Host(root, "orders")
 
 
 def user_edits(app: Path) -> dict[Path, str]:
