@@ -271,14 +271,15 @@ def test_adding_a_handler_through_the_prompts(project):
     answer(child, "New post_save handler: function name", CLEAR_LINE + "after_order_save" + ENTER)
     child.expect_exact("another handler has that name")
     child.send(CLEAR_LINE + "audit_order" + ENTER)
-    answer(child, "New handler: body run after a row is created", body + SUBMIT_MULTILINE)
-    answer(child, "New handler: body run after a row is updated", SUBMIT_MULTILINE)
+    answer(child, "New handler: body run after a row is created", CLEAR_LINE + body + SUBMIT_MULTILINE)
+    answer(child, "New handler: body run after a row is updated", SUBMIT_MULTILINE)  # the default
     answer(child, "The handlers, as YAML", SUBMIT_MULTILINE)
     child.expect(pexpect.EOF, timeout=120)
     child.close()
     assert child.exitstatus == 0, child.before
 
-    assert f"    {body}\n" in (handlers_dir / "audit_order.py").read_text()
+    module = (handlers_dir / "audit_order.py").read_text()
+    assert f"    {body}\n" in module and '    logger.info("Updated %s", instance)\n' in module
     assert before == {
         path.name: path.read_text() for path in handlers_dir.glob("*.py") if path.name in before
     }
