@@ -1,5 +1,6 @@
 """Fixtures shared by the template's tests: render an app, install it into a host project."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -144,19 +145,41 @@ def task_settings(answers: dict) -> str:
     return DJANGO_TASKS_SETTINGS if answers.get("task_backend") == "django" else ""
 
 
+def install(
+    copie, answers: dict, root: Path, settings_extra: str = "", toolchain: Toolchain = MAIN
+) -> Host:
+    """Render ``answers`` with pytest-copie and install the app into a new host at ``root``."""
+    result = copie.copy(extra_answers={"app_name": "orders", **answers})
+    if result.exception:
+        raise result.exception
+    settings_extra = task_settings(result.answers) + settings_extra
+    host = start_project(root, result.answers["app_module"], settings_extra, toolchain)
+    shutil.copytree(result.project_dir, host.app_dir)
+    return host
+
+
 @pytest.fixture
 def host_with(tmp_path, copie):
-    """Render ``answers`` with pytest-copie and install the app into a new host project."""
+    """A new host project with the app rendered from ``answers``, for this test alone."""
 
     def make(answers: dict, settings_extra: str = "", toolchain: Toolchain = MAIN) -> Host:
-        answers = {"app_name": "orders", **answers}
-        result = copie.copy(extra_answers=answers)
-        if result.exception:
-            raise result.exception
-        settings_extra = task_settings(result.answers) + settings_extra
-        host = start_project(tmp_path / "host", result.answers["app_module"], settings_extra, toolchain)
-        shutil.copytree(result.project_dir, host.app_dir)
-        return host
+        return install(copie, answers, tmp_path / "host", settings_extra, toolchain)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_host(tmp_path_factory, copie_session):
+    """Like host_with, but each answer set is rendered once per test process, for the tests
+    that only read the app and run its checks (which write only beside it, in the host)."""
+    hosts: dict[str, Host] = {}
+
+    def make(answers: dict, toolchain: Toolchain = MAIN) -> Host:
+        key = json.dumps([answers, toolchain.django], sort_keys=True)
+        if key not in hosts:
+            root = tmp_path_factory.mktemp("host")
+            hosts[key] = install(copie_session, answers, root, toolchain=toolchain)
+        return hosts[key]
 
     return make
 
@@ -200,11 +223,43 @@ disable_error_code = var-annotated
 """
 
 
+MYPY_CACHE: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mypy_cache(tmp_path_factory) -> None:
+    """Where warm mypy caches are kept for this test process (see `mypy`)."""
+    MYPY_CACHE.append(tmp_path_factory.mktemp("mypy-warm"))
+
+
+def warm_mypy_cache(app_module: str, toolchain: Toolchain = MAIN) -> Path:
+    """A mypy cache holding Django's stubs, analysed once per test process and app module:
+    copied into a host, it takes mypy from about 5 s an app to 1 s. The django-stubs plugin
+    invalidates a cache made with other INSTALLED_APPS, hence one per app module; one cache
+    shared by the apps themselves would be unsafe (same module names, other modules)."""
+    root = MYPY_CACHE[-1] / toolchain.django / app_module
+    cache = root / ".mypy_cache"
+    if not cache.exists():
+        warm = start_project(root, app_module, toolchain=toolchain)
+        warm.app_dir.mkdir()
+        (warm.app_dir / "__init__.py").write_text(
+            "from django.db import models, transaction\nfrom django.test import TestCase\n"
+            "from django.dispatch import Signal, receiver\nfrom django.contrib import admin\n"
+            "from django.core.management.base import BaseCommand\n"
+        )
+        (warm.root / "mypy.ini").write_text(MYPY_INI.format(app_module=app_module))
+        run(toolchain.bin / "mypy", "--cache-dir", cache, warm.app_module, cwd=warm.root, check=False)
+    return cache
+
+
 def mypy(host: Host, check: bool = True):
     """Type-check the app with django-stubs, as strictly as a typed project would."""
     (host.root / "mypy.ini").write_text(MYPY_INI.format(app_module=host.app_module))
     rel = host.app_dir.relative_to(host.root)
-    return run(host.toolchain.bin / "mypy", "--cache-dir", host.root / ".mypy_cache", str(rel), cwd=host.root, check=check)
+    cache = host.root / ".mypy_cache"
+    if MYPY_CACHE and not cache.exists():
+        shutil.copytree(warm_mypy_cache(host.app_module, host.toolchain), cache)
+    return run(host.toolchain.bin / "mypy", "--cache-dir", cache, str(rel), cwd=host.root, check=check)
 
 
 def check_app(host: Host, env: dict | None = None) -> str:
@@ -244,3 +299,33 @@ def redis_server(tmp_path) -> Iterator[services.RedisServer]:
         yield server
     finally:
         server.close()
+
+
+# Keys and helpers for answering Copier's prompts in a pseudo-terminal (pexpect).
+ENTER, SUBMIT_MULTILINE, CLEAR_LINE, DOWN = "\r", "\x1b\r", "\x15", "\x1b[B"
+READY = "\x1b[?7h"  # prompt_toolkit ends each drawing of a prompt with this
+
+
+def spawn_copier(*args: str | Path, cwd: Path, columns: int = 80):
+    """`copier` in a terminal of ``columns`` columns. PROMPT_TOOLKIT_NO_CPR: a pty does not
+    answer prompt_toolkit's cursor position requests, which then waits a second a prompt."""
+    import pexpect
+
+    return pexpect.spawn(
+        str(BIN / "copier"), [str(a) for a in args], cwd=str(cwd), encoding="utf-8",
+        timeout=30, dimensions=(40, columns), env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
+    )
+
+
+def answer(child, prompt: str, keys: str) -> None:
+    """Wait for ``prompt`` to be drawn and type ``keys`` at it."""
+    child.expect_exact(prompt)
+    child.expect_exact(READY)
+    child.send(keys)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests that need Redis and PostgreSQL are slow too: `-m "not slow"` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("services"):
+            item.add_marker(pytest.mark.slow)

@@ -1,15 +1,17 @@
-"""`copier copy` without --defaults, answered in a terminal as a person would: Enter for
-defaults, a new model name, and a multi-line handler body typed at its prompt."""
+"""Copier's prompts, answered in a terminal as a person would: `copier copy` without
+--defaults (Enter for defaults, a new model name, a multi-line handler body typed at its
+prompt), and a typo refused at the prompt where it is typed."""
 
 import shutil
 
 import pytest
 
-from conftest import BIN, ROOT, check_app, start_project
+from conftest import (
+    CLEAR_LINE, DOWN, ENTER, READY, ROOT, SUBMIT_MULTILINE, answer, check_app, spawn_copier, start_project,
+)
 
 pexpect = pytest.importorskip("pexpect")
 
-ENTER, SUBMIT_MULTILINE, CLEAR_LINE = "\r", "\x1b\r", "\x15"
 BODY_LINES = ["if instance.pk:", '    logger.warning("new invoice %s", instance.pk)']
 
 # (text of the prompt, what to type); every other prompt gets the default.
@@ -21,15 +23,15 @@ PROMPTS = [
     ("Python package name", False),
     ("Dotted import path", False),
     ("PascalCase name of the main model", False),
-    ("Give every model a `tracker`", False),
-    ("Models and their fields", True),
-    ("What an exception in a receiver does", False),
-    ("Who runs the work handlers queue", False),
+    ("Track field changes", False),
+    ("Models, as YAML", True),
+    ("An exception in a receiver", False),
+    ("Who runs the tasks handlers queue", False),
     ("Custom signals", False),
     ("Which signals get a starter handler", False),
     ("pre_save handler: function name", False),
     ("pre_save handler: body run before a new row", True),
-    ("pre_save handler: body run before an existing row", True),
+    ("pre_save handler: body run before an update", True),
     ("post_save handler: function name", False),
     ("post_save handler: body run after a row is created", True),
     ("post_save handler: body run after a row is updated", True),
@@ -43,25 +45,18 @@ PROMPTS = [
     ("m2m_changed handler: body run after rows are removed", True),
     ("m2m_changed handler: body run after the relation is cleared", True),
     ("The handlers, as YAML", True),
-    ("Extra import lines", False),
+    ("Imports the bodies need", False),
 ]
 
 
 def test_interactive_copy(tmp_path):
     host = start_project(tmp_path / "site", "shop")
-    child = pexpect.spawn(
-        str(BIN / "copier"),
-        ["copy", "--vcs-ref", "HEAD", str(ROOT), "shop"],
-        cwd=str(host.root),
-        encoding="utf-8",
-        timeout=30,
-        dimensions=(60, 220),
-    )
+    child = spawn_copier("copy", "--vcs-ref", "HEAD", ROOT, "shop", cwd=host.root, columns=220)
     transcript = []
     for prompt, multiline in PROMPTS:
         child.expect_exact(prompt)
         transcript.append(prompt)
-        child.expect_exact("\x1b[?25h")  # the prompt is drawn and waits for keys
+        child.expect_exact(READY)
         keys = TYPED.get(prompt, "")
         child.send(keys + (SUBMIT_MULTILINE if multiline else ("" if keys.endswith(ENTER) else ENTER)))
     child.expect(pexpect.EOF, timeout=120)
@@ -74,3 +69,36 @@ def test_interactive_copy(tmp_path):
     assert "class Invoice(TrackedModel):" in (host.app_dir / "models.py").read_text()
     check_app(host)
     shutil.rmtree(host.root)
+
+
+def test_a_taken_handler_name_is_asked_again(tmp_path):
+    """The name of an earlier starter handler is refused at the prompt, which asks again:
+    no answer typed before it is lost."""
+    child = spawn_copier(
+        "copy", "--defaults", "--vcs-ref", "HEAD", "--ask", "post_save_name", str(ROOT), "shop", cwd=tmp_path
+    )
+    answer(child, "post_save handler: function name", CLEAR_LINE + "before_order_save" + ENTER)
+    child.expect_exact("Validation error for question 'post_save_name': another handler has that name")
+    child.send(CLEAR_LINE + "after_order_saved" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    handlers = sorted(p.stem for p in (tmp_path / "shop" / "handlers").glob("*.py"))
+    assert "after_order_saved" in handlers and "after_order_save" not in handlers
+
+
+def test_the_m2m_field_is_a_choice(tmp_path):
+    """The m2m_changed field is picked from the model's ManyToManyFields, so it cannot be
+    mistyped; the choice lists them."""
+    models = """{Order: {tags: "models.ManyToManyField('Tag')", labels: "models.ManyToManyField('Tag', related_name='+')"}, Tag: {}}"""
+    child = spawn_copier(
+        "copy", "--defaults", "--vcs-ref", "HEAD", "-d", f"models={models}", "-d", "signal_types=[m2m_changed]",
+        "--ask", "m2m_changed_field", str(ROOT), "shop", cwd=tmp_path,
+    )
+    answer(child, "m2m_changed handler: which ManyToManyField of Order?", DOWN)
+    child.expect_exact("labels")
+    child.send(ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert (tmp_path / "shop" / "handlers" / "on_order_labels_changed.py").exists()

@@ -5,7 +5,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import check_app, load_answers
+
+pytestmark = pytest.mark.slow
 
 CHECKS = Path(__file__).with_name("pattern_checks.py")
 

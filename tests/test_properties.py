@@ -10,10 +10,13 @@ import py_compile
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conftest import leftovers, render, start_project, task_settings
+
+pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "4"))
 BUILTIN = ["pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed"]

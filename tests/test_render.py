@@ -45,14 +45,17 @@ DJANGO6 = [
     "django-tasks-seed-example",
     "django-tasks-none-local",
 ]
-CASES = [pytest.param(answers, MAIN.django, id=name) for name, answers in MATRIX.items()] + [
-    pytest.param(MATRIX[name], "6.1", id=f"{name}-django6.1") for name in DJANGO6
-]
+# The quick subset (-m "not slow") checks the defaults on Django 5.2; the whole suite
+# every answer set.
+CASES = [
+    pytest.param(answers, MAIN.django, id=name, marks=() if name == "defaults" else pytest.mark.slow)
+    for name, answers in MATRIX.items()
+] + [pytest.param(MATRIX[name], "6.1", id=f"{name}-django6.1", marks=pytest.mark.slow) for name in DJANGO6]
 
 
 @pytest.mark.parametrize("answers, django", CASES)
-def test_rendered_app_passes_its_checks(host_with, answers, django):
-    host = host_with(answers, toolchain=toolchain_for(django))
+def test_rendered_app_passes_its_checks(shared_host, answers, django):
+    host = shared_host(answers, toolchain_for(django))
     assert host.manage("version").stdout.startswith(django)
     output = check_app(host)
     ran = int(re.search(r"Ran (\d+) tests?", output).group(1))
@@ -61,8 +64,8 @@ def test_rendered_app_passes_its_checks(host_with, answers, django):
     assert "OK" in output
 
 
-def test_defaults_give_one_handler_per_builtin_signal(host_with):
-    host = host_with({})
+def test_defaults_give_one_handler_per_builtin_signal(shared_host):
+    host = shared_host({})
     signals_py = (host.app_dir / "signals.py").read_text()
     for signal in SIGNALS:
         assert f"@receiver(\n    {signal}," in signals_py or f"@receiver({signal}," in signals_py
@@ -77,14 +80,15 @@ def test_defaults_give_one_handler_per_builtin_signal(host_with):
     ]
 
 
-def test_bodies_are_rendered_exactly(host_with):
+def test_bodies_are_rendered_exactly(shared_host):
     body = 'if instance.total > 100:\n    logger.warning("big order %s", instance.pk)\n\nlogger.info("done")'
-    host = host_with({"post_save_on_create": body, "signal_types": ["post_save"]})
+    host = shared_host({"post_save_on_create": body, "signal_types": ["post_save"]})
     module = (host.app_dir / "handlers" / "after_order_save.py").read_text()
     indented = "\n".join(f"    {line}" if line else "" for line in body.splitlines())
     assert indented in module
 
 
+@pytest.mark.slow
 def test_mypy_catches_a_wrong_handler_signature(host_with):
     host = host_with({"signal_types": ["post_save"]})
     module = host.app_dir / "handlers" / "after_order_save.py"

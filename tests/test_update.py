@@ -9,10 +9,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pexpect
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, check_app, load_answers, run, start_project
+from conftest import (
+    BIN, Host, CLEAR_LINE, DOWN, ENTER, ROOT, SUBMIT_MULTILINE, answer, check_app, load_answers, run,
+    spawn_copier, start_project,
+)
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", ".hypothesis", "bench")
@@ -86,14 +90,33 @@ def copier(*args: str | Path, cwd: Path, check: bool = True):
     return run(BIN / "copier", *args, cwd=cwd, check=check)
 
 
-@pytest.fixture
-def project(tmp_path, template_repo):
-    """A host project in git with the app rendered from the previous release, committed."""
-    host = start_project(tmp_path / "site", "orders")
+@pytest.fixture(scope="session")
+def pristine(tmp_path_factory) -> tuple[Path, Path]:
+    """The template repository, and a host project in git with the app rendered from its
+    previous release and committed: made once per test process, copied for each test."""
+    base = tmp_path_factory.mktemp("update")
+    repo = make_template_repo(base / "template", previous_release())
+    host = start_project(base / "site", "orders")
     git("init", "-q", cwd=host.root)
-    copier("copy", "--defaults", "--vcs-ref", "previous", template_repo, "orders", cwd=host.root)
+    copier("copy", "--defaults", "--vcs-ref", "previous", repo, "orders", cwd=host.root)
     commit(host.root, "orders from the previous release")
-    return host
+    return repo, host.root
+
+
+@pytest.fixture
+def template_repo(tmp_path, pristine) -> Path:
+    """This test's copy of the template repository: it may commit a next release."""
+    return shutil.copytree(pristine[0], tmp_path / "template", symlinks=True)
+
+
+@pytest.fixture
+def project(tmp_path, pristine, template_repo) -> Host:
+    """This test's copy of the host project, updating from this test's template copy."""
+    root = shutil.copytree(pristine[1], tmp_path / "site", symlinks=True)
+    answers = root / "orders" / ".copier-answers.yml"
+    edit(answers, f"_src_path: {pristine[0]}\n", f"_src_path: {template_repo}\n")
+    git("commit", "-q", "--amend", "--no-edit", "-a", cwd=root)
+    return Host(root, "orders")
 
 
 def user_edits(app: Path) -> dict[Path, str]:
@@ -125,10 +148,22 @@ def assert_clean_update(host, kept: dict[Path, str]) -> None:
 
 
 def test_update_with_no_changes_changes_nothing(project):
+    """Nothing changes, except that the first update forgets the answers only a first copy
+    asks for (signal_types and the per-signal prompts, which built `handlers`)."""
+    answers_file = project.app_dir / ".copier-answers.yml"
+    before = yaml.safe_load(answers_file.read_text())
+    copier("update", "--defaults", "--vcs-ref", "previous", cwd=project.app_dir)
+    assert git("status", "--porcelain", "--", ":!orders/.copier-answers.yml", cwd=project.root) == ""
+    after = yaml.safe_load(answers_file.read_text())
+    first_copy_only = {k for k in before if k == "signal_types" or k.split("_")[0] in ("pre", "post", "m2m")}
+    assert after == {k: v for k, v in before.items() if k not in first_copy_only or k in after}
+    assert set(before) - set(after) <= first_copy_only
+    commit(project.root, "first update")
     copier("update", "--defaults", "--vcs-ref", "previous", cwd=project.app_dir)
     assert git("status", "--porcelain", cwd=project.root) == ""
 
 
+@pytest.mark.slow
 def test_update_to_the_working_tree_keeps_user_edits(project):
     kept = user_edits(project.app_dir)
     commit(project.root, "user edits")
@@ -136,6 +171,7 @@ def test_update_to_the_working_tree_keeps_user_edits(project):
     assert_clean_update(project, kept)
 
 
+@pytest.mark.slow
 def test_template_change_next_to_a_user_edit(project, template_repo):
     kept = user_edits(project.app_dir)
     commit(project.root, "user edits")
@@ -153,6 +189,7 @@ def test_template_change_next_to_a_user_edit(project, template_repo):
     assert_clean_update(project, kept)
 
 
+@pytest.mark.slow
 def test_reanswering_adds_a_handler_and_keeps_edits(project):
     kept = user_edits(project.app_dir)
     commit(project.root, "user edits")
@@ -173,6 +210,7 @@ def test_reanswering_adds_a_handler_and_keeps_edits(project):
     assert_clean_update(project, kept)
 
 
+@pytest.mark.slow
 def test_removing_a_handler_removes_its_wiring_and_git_keeps_its_code(project):
     module = project.app_dir / "handlers" / "before_order_delete.py"
     module.write_text(module.read_text() + '    logger.warning("user code")\n')
@@ -278,3 +316,49 @@ def test_a_1_x_data_file_renders_with_the_new_names(tmp_path):
     assert recorded["tasks"] == answers["tasks"]
     assert "use_celery" not in recorded and "celery_tasks" not in recorded
     assert (app / "tasks.py").read_text().count("@shared_task(") == len(answers["tasks"])
+
+
+@pytest.mark.slow
+def test_adding_a_handler_through_the_prompts(project):
+    """`copier update` asks "Add a handler?" and then, as the first copy did, its sender,
+    name and bodies; a taken name is refused at its prompt. The handler is appended to
+    `handlers`, the existing handler modules are untouched, and the next update adds
+    nothing again."""
+    kept = user_edits(project.app_dir)
+    commit(project.root, "user edits")
+    handlers_dir = project.app_dir / "handlers"
+    # The user's modules (handlers/__init__.py is the template's: it lists them all).
+    before = {path.name: path.read_text() for path in handlers_dir.glob("*.py") if path.name != "__init__.py"}
+    body = 'logger.warning("audit %s", instance.pk)'
+
+    child = spawn_copier(
+        "update", "--defaults", "--vcs-ref", "HEAD", "--ask", "new_handler*", "--ask", "handlers",
+        cwd=project.app_dir,
+    )
+    answer(child, "Add a handler? For which signal", DOWN * 2 + ENTER)  # no, pre_save, post_save
+    answer(child, "New post_save handler: sender", ENTER)  # Order
+    answer(child, "New post_save handler: function name", CLEAR_LINE + "after_order_save" + ENTER)
+    child.expect_exact("another handler has that name")
+    child.send(CLEAR_LINE + "audit_order" + ENTER)
+    answer(child, "New handler: body run after a row is created", CLEAR_LINE + body + SUBMIT_MULTILINE)
+    answer(child, "New handler: body run after a row is updated", SUBMIT_MULTILINE)  # the default
+    answer(child, "The handlers, as YAML", SUBMIT_MULTILINE)
+    child.expect(pexpect.EOF, timeout=120)
+    child.close()
+    assert child.exitstatus == 0, child.before
+
+    module = (handlers_dir / "audit_order.py").read_text()
+    assert f"    {body}\n" in module and '    logger.info("Updated %s", instance)\n' in module
+    assert before == {
+        path.name: path.read_text() for path in handlers_dir.glob("*.py") if path.name in before
+    }
+    answers = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
+    assert [h["name"] for h in answers["handlers"]][-1] == "audit_order"
+    assert "new_handler" not in answers  # never recorded: the next update starts from "no"
+    assert_clean_update(project, kept)
+
+    commit(project.root, "audit_order added")
+    copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
+    again = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
+    assert again["handlers"] == answers["handlers"]
+    assert git("status", "--porcelain", "--", "orders/handlers", "orders/signals.py", cwd=project.root) == ""

@@ -1,11 +1,13 @@
 """Bad answers: Copier exits non-zero with a message that names the question and the
-offending value, and writes nothing."""
+offending value, and writes nothing. The cases run Copier in-process (as `copier copy
+--defaults --data-file` does, without a Python start-up each); two run the command."""
 
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from copier import run_copy
 
 from conftest import ROOT, load_answers, run
 
@@ -130,25 +132,52 @@ CASES = {
     "imports-not-list": ({"imports": "from x import y"}, "imports", ["list"]),
     "imports-bad-line": ({"imports": ["from .models import Order"]}, "imports", ["from .models import Order"]),
     "imports-star": ({"imports": ["from os import *"]}, "imports", ["from os import *"]),
+    "starter-name-taken": (
+        {"signal_types": ["pre_save", "post_save"], "pre_save_name": "audit", "post_save_name": "audit"},
+        "post_save_name", ["another handler"]),
+    "starter-name-not-identifier": (
+        {"signal_types": ["post_save"], "post_save_name": "after-save"}, "post_save_name", ["identifier"]),
+    "m2m-field-not-m2m": ({"m2m_changed_field": "tag"}, "m2m_changed_field", ["'tag'", "['tags']"]),
 }
+
+# Asked at a one-line prompt, where a message wider than the terminal is cut: these fit
+# in 80 columns after Copier's "Validation error for question '...': ".
+ONE_LINE = {"app_name", "app_module", "model_name", "signal_types", "post_save_name"}
+
+
+def refuse(tmp_path: Path, answers: dict) -> str:
+    """Copier's message for ``answers``, given in-process; checks nothing was written."""
+    destination = tmp_path / "apps" / "orders"
+    with pytest.raises(ValueError) as refused:
+        run_copy(str(ROOT), str(destination), data=answers, defaults=True, unsafe=False, quiet=True, vcs_ref="HEAD")
+    assert not (tmp_path / "apps").exists()
+    return f"ValueError: {refused.value}"
 
 
 @pytest.mark.parametrize("answers, question, words", CASES.values(), ids=CASES.keys())
 def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, answers, question, words):
+    message = refuse(tmp_path, answers)
+    assert f"question '{question}'" in message or f"Invalid choice for '{question}'" in message
+    for word in words:
+        assert word in message
+    if question in ONE_LINE:
+        assert len(message.removeprefix("ValueError: ")) <= 80, message
+
+
+@pytest.mark.parametrize("case", ["handler-unknown-signal", "m2m-field-not-m2m"])
+def test_the_command_exits_non_zero_with_the_message_last(tmp_path, case):
+    """The `copier` command, given the answers as a data file, ends with the same message."""
+    answers = CASES[case][0]
     data_file = tmp_path / "answers.yml"
     data_file.write_text(yaml.safe_dump(answers))
-    destination = tmp_path / "apps" / "orders"
+    destination = tmp_path / "cli" / "apps" / "orders"
     result = run(
         COPIER, "copy", "--defaults", "--vcs-ref", "HEAD", "--data-file", data_file,
         ROOT, destination, cwd=tmp_path, check=False,
     )
     assert result.returncode != 0
-    message = result.stderr.strip().splitlines()[-1]
-    assert f"question '{question}'" in message
-    for word in words:
-        assert word in message
-    assert not destination.exists()
-    assert not (tmp_path / "apps").exists()
+    assert result.stderr.strip().splitlines()[-1] == refuse(tmp_path, answers)
+    assert not (tmp_path / "cli").exists()
 
 
 def test_broken_body_fails_loudly_naming_the_handler(host_with):
