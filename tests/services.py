@@ -7,6 +7,7 @@ CI cannot pass by skipping them. The fixtures built on these (`pg_database`,
 `pg_settings`, `redis_server`) are in conftest.py.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -214,3 +215,20 @@ class RedisServer:
 
     def close(self) -> None:
         stop(self.process)
+
+
+def run_killed_after_commit(python: str | Path, cwd: Path, env: dict) -> int:
+    """Run e2e_client.py's crash phase, which SIGKILLs itself right after its commit;
+    the pk of the order it committed."""
+    result = subprocess.run(
+        [str(python), "e2e_client.py", "crash"],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert "survived" not in result.stdout
+    return json.loads(result.stdout.splitlines()[0])["pk"]

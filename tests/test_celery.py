@@ -6,7 +6,6 @@ worker did. Without the services these tests skip, and under CI=true they fail.
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import django
 import pytest
 
 from conftest import BIN, Host, load_answers, render, start_project
-from services import RedisServer, pg_rows, pg_settings, run_bounded, stop, wait_for
+from services import RedisServer, pg_rows, pg_settings, run_bounded, run_killed_after_commit, stop, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -292,18 +291,7 @@ class CeleryHost:
 
     def crash(self) -> int:
         """Run the client's crash phase, killed right after its commit; the order's pk."""
-        result = subprocess.run(
-            [sys.executable, "e2e_client.py", "crash"],
-            cwd=self.host.root,
-            env={**os.environ, **self.env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == -signal.SIGKILL, result.stderr
-        assert "survived" not in result.stdout
-        return json.loads(result.stdout.splitlines()[0])["pk"]
+        return run_killed_after_commit(sys.executable, self.host.root, self.env)
 
     def runs(self, pk: int) -> list[str]:
         """Worker log lines of the stub task's own message for the order ``pk``."""

@@ -9,7 +9,6 @@ Without PostgreSQL these tests skip, and under CI=true they fail.
 
 import json
 import os
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DJANGO_TASKS_SETTINGS, MAIN, Host, Toolchain, load_answers, render, start_project, toolchain_for
-from services import pg_rows, pg_settings, run_bounded, stop, wait_for
+from services import pg_rows, pg_settings, run_bounded, run_killed_after_commit, stop, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -253,18 +252,7 @@ def test_task_survives_a_process_killed_right_after_commit(tmp_path, pg_database
     6.1 (django.tasks). tests/test_celery.py runs the same crash in the celery mode,
     where the task is lost."""
     tasks_host = TasksHost(tmp_path / "host", pg_database, toolchain_for(django))
-    crash = subprocess.run(
-        [tasks_host.python, "e2e_client.py", "crash"],
-        cwd=tasks_host.host.root,
-        env={**os.environ, **tasks_host.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert crash.returncode == -signal.SIGKILL, crash.stderr
-    assert "survived" not in crash.stdout
-    pk = json.loads(crash.stdout.splitlines()[0])["pk"]
+    pk = run_killed_after_commit(tasks_host.python, tasks_host.host.root, tasks_host.env)
     assert tasks_host.order_exists(pk), "the commit did not happen before the kill"
     [(status, args, _)] = tasks_host.task_rows()
     assert (status, args["args"]) == ("READY", [pk])
