@@ -278,6 +278,14 @@ class CeleryHost:
     def log(self) -> str:
         return self.worker_log.read_text() if self.worker_log.exists() else ""
 
+    def wait_until_ran(self, queued: dict, pk: int) -> None:
+        """Wait for the worker to log that the task message ``queued`` succeeded."""
+        wait_for(
+            lambda: f"{queued['id']}] succeeded" in self.log(),
+            20,
+            f"the worker to run {TASK}({pk})",
+        )
+
     def client(self, phase: str) -> dict:
         result = run_bounded(
             sys.executable,
@@ -340,11 +348,7 @@ def test_worker_runs_task_once_after_commit_and_never_on_rollback(celery_host):
 
         # One solo worker takes tasks in order: the task of the rolled-back order, had it
         # been queued, would have run before the committed one's.
-        wait_for(
-            lambda: f"{queued['id']}] succeeded" in celery_host.log(),
-            20,
-            f"the worker to run {TASK}({committed})",
-        )
+        celery_host.wait_until_ran(queued, committed)
         meta = json.loads(redis.backend.get(f"celery-task-meta-{queued['id']}") or "{}")
         pending = redis.client.llen("celery")
         log = celery_host.log()
@@ -380,11 +384,7 @@ def test_save_succeeds_and_error_is_logged_when_broker_is_down(celery_host):
     with celery_host.worker():
         out = celery_host.client("commit-and-rollback")
         [queued] = out["published_after_commit"]
-        wait_for(
-            lambda: f"{queued['id']}] succeeded" in celery_host.log(),
-            20,
-            f"the worker to run {TASK}({out['committed']})",
-        )
+        celery_host.wait_until_ran(queued, out['committed'])
         show(f"broker up: Order {out['committed']} -> {describe([queued])} ran")
 
         redis.shutdown()
@@ -437,11 +437,7 @@ def test_task_is_lost_when_the_process_is_killed_right_after_commit(celery_host)
         # run, the crashed process's task would have run too, had it been queued.
         out = celery_host.client("commit-and-rollback")
         [after] = out["published_after_commit"]
-        wait_for(
-            lambda: f"{after['id']}] succeeded" in celery_host.log(),
-            20,
-            f"the worker to run {TASK}({out['committed']})",
-        )
+        celery_host.wait_until_ran(after, out['committed'])
     show(
         f"process killed (SIGKILL) right after committing Order {pk}: row saved: {saved}; "
         f"tasks in the broker: {queued}; {TASK}({pk}) ran x{len(celery_host.runs(pk))} "
