@@ -136,9 +136,9 @@ def pg_rows(database: str, query: str, *params) -> list[tuple]:
         return connection.execute(query, params).fetchall()
 
 
-def pg_settings(name: str) -> str:
-    """Settings lines that make the PostgreSQL database ``name`` the host's default."""
-    database = {
+def pg_database_settings(name: str) -> dict:
+    """The DATABASES entry of the PostgreSQL database ``name``."""
+    return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,
         "USER": PG["user"],
@@ -146,7 +146,11 @@ def pg_settings(name: str) -> str:
         "HOST": PG["host"],
         "PORT": str(PG["port"]),
     }
-    return f"\nDATABASES = {{'default': {database!r}}}\n"
+
+
+def pg_settings(name: str) -> str:
+    """Settings lines that make the PostgreSQL database ``name`` the host's default."""
+    return f"\nDATABASES = {{'default': {pg_database_settings(name)!r}}}\n"
 
 
 # --- Redis --------------------------------------------------------------------------

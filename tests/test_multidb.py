@@ -1,14 +1,14 @@
 """Handlers with several PostgreSQL databases: a primary, a replica behind the Django
 docs' router, and a third database (tests/multidb_checks.py, run inside the app)."""
 
+import contextlib
 import re
 import shutil
 import sys
-import uuid
 
 import pytest
 from conftest import ROOT, render, start_project
-from services import PG, pg_admin, run_bounded
+from services import new_pg_database, pg_database_settings, run_bounded
 
 pytestmark = pytest.mark.services
 
@@ -17,29 +17,13 @@ ALIASES = ("default", "replica", "other")
 
 @pytest.fixture
 def pg_databases():
-    """Settings for three PostgreSQL databases; their test copies are dropped afterwards."""
-    from psycopg import sql
-
-    prefix = f"dst_{uuid.uuid4().hex[:10]}"
-    databases = {
-        alias: {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": f"{prefix}_{alias}",
-            "USER": PG["user"],
-            "PASSWORD": PG["password"],
-            "HOST": PG["host"],
-            "PORT": str(PG["port"]),
+    """DATABASES for three new PostgreSQL databases, dropped afterwards with their test
+    copies."""
+    with contextlib.ExitStack() as databases:
+        yield {
+            alias: pg_database_settings(databases.enter_context(new_pg_database()))
+            for alias in ALIASES
         }
-        for alias in ALIASES
-    }
-    pg_admin().close()  # skip, or fail under CI=true, without a server
-    yield databases
-    with pg_admin() as admin:
-        for database in databases.values():
-            name = sql.Identifier(f"test_{database['NAME']}")
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name)
-            )
 
 
 @pytest.mark.parametrize("track_changes", [True, False], ids=["tracked", "untracked"])
