@@ -94,6 +94,10 @@ class FailingBody(Base):
         exc_info = logs.records[0].exc_info or (None,)
         self.assertIs(exc_info[0], IntegrityError)
         self.assertTrue(self.acted(result), "the caller's work was rolled back")
+        self.assert_body_work_undone()
+
+    def assert_body_work_undone(self) -> None:
+        """The failed body's row and on_commit callback are gone."""
         self.assertIsNotNone(self.own_row.pk)
         self.assertFalse(
             self.model._base_manager.filter(pk=self.own_row.pk).exists(),
@@ -151,8 +155,7 @@ class CommitCases(FailingBody):
                     transaction.on_commit(lambda: committed.append("caller"))
         self.assertTrue(self.acted(result), "the caller's work was not committed")
         self.assertEqual(committed, ["caller"])
-        self.assertFalse(self.model._base_manager.filter(pk=self.own_row.pk).exists())
-        self.assertEqual(self.own_callbacks, [], "the failed body's on_commit ran")
+        self.assert_body_work_undone()
 
     def test_savepoints_outside_a_transaction(self) -> None:
         """None for a save, where Django opens no transaction; a savepoint where Django
