@@ -69,12 +69,6 @@ def make_template_repo(repo: Path, tag: str | None) -> Path:
     return repo
 
 
-@pytest.fixture
-def template_repo(tmp_path) -> Path:
-    """Updating from `previous`, the last release, to HEAD is what a user will do next."""
-    return make_template_repo(tmp_path / "template", previous_release())
-
-
 def commit(repo: Path, message: str) -> None:
     git("add", "-A", cwd=repo)
     git("commit", "-q", "--allow-empty", "-m", message, cwd=repo)
