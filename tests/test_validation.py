@@ -137,6 +137,15 @@ CASES = {
         "post_save_name", ["another handler"]),
     "starter-name-not-identifier": (
         {"signal_types": ["post_save"], "post_save_name": "after-save"}, "post_save_name", ["identifier"]),
+    "starter-name-shadows-logger": (
+        {"signal_types": ["post_save"], "post_save_name": "logger"}, "post_save_name", ["shadow"]),
+    "starter-name-is-a-model": (
+        {"signal_types": ["post_save"], "post_save_name": "Tag"}, "post_save_name", ["shadow"]),
+    "starter-name-is-a-signal": (
+        {"signal_types": ["pre_save", "post_save"], "post_save_name": "pre_save"}, "post_save_name", ["signal"]),
+    "starter-name-is-a-send-helper": (
+        {"custom_signals": [{"name": "paid"}], "signal_types": ["post_save"], "post_save_name": "send_paid"},
+        "post_save_name", ["shadow"]),
     "m2m-field-not-m2m": ({"m2m_changed_field": "tag"}, "m2m_changed_field", ["'tag'", "['tags']"]),
 }
 
