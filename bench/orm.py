@@ -274,7 +274,11 @@ def worker_save(cfg: dict) -> dict:
     receivers.connect()
     assert pre_save.has_listeners(m["order"]), "receivers not connected again"
 
-    operations = {"create": create, "update": update, "update_in_atomic": update_in_atomic}
+    operations = {
+        "create": create,
+        "update": update,
+        "update_in_atomic": update_in_atomic,
+    }
     times: dict = {op: {v: [] for v in variants} for op in operations}
     for r, sequence in rotations(variants, rounds):
         for op, make in operations.items():

@@ -51,7 +51,7 @@ def tool(script: str, module: str) -> list:
     return [path] if path.exists() else [sys.executable, "-m", module]
 
 
-def snapshot(path: Path) -> None:
+def snapshot(path: Path, empty_templates: bool = False) -> None:
     """This template's working tree, committed and tagged v1.0.0 in a repo at ``path``.
 
     Users copy from a tag; rendering the working tree itself (--vcs-ref HEAD) would add
@@ -69,6 +69,10 @@ def snapshot(path: Path) -> None:
         if (ROOT / rel).is_file():
             (path / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, path / rel)
+    if empty_templates:
+        for template in (path / "template").rglob("*.jinja"):
+            if "answers_file" not in template.name:
+                template.write_text("")
     git_repo(path, tag="v1.0.0")
 
 
@@ -80,6 +84,10 @@ def measure_render(tmp: Path, cfg: dict) -> dict:
 
     ours = work / "template"
     snapshot(ours)
+    # The same questions, files and repository with every template file empty: what
+    # Copier spends on them before any of this template's Jinja is compiled.
+    floor = work / "floor"
+    snapshot(floor, empty_templates=True)
     # A template of one .jinja file (and a copier.yml with one question), tagged too.
     tiny = work / "tiny-template"
     tiny.mkdir()
@@ -95,18 +103,24 @@ def measure_render(tmp: Path, cfg: dict) -> dict:
     sh(*copier, "update", "--defaults", "--quiet", cwd=project / "orders")
     sh(*GIT, "commit", "-qam", "first update", cwd=project)
 
-    t: dict = {"copier_copy": [], "copier_copy_tiny": [], "startapp": [], "update": []}
+    t: dict = {
+        "copier_copy": [],
+        "copier_copy_tiny": [],
+        "copier_copy_floor": [],
+        "startapp": [],
+        "update": [],
+    }
     for i in range(cfg["render_reps"] + 1):  # repetition 0 is a warm-up
         (work / f"startapp-{i}").mkdir()
-        # Both from a git tag, one after the other, the first one alternating.
+        # All from a git tag, one after the other, the order rotating.
         copies = {
             "copier_copy": (ours, work / f"ours-{i}" / "orders"),
             "copier_copy_tiny": (tiny, work / f"tiny-{i}"),
+            "copier_copy_floor": (floor, work / f"floor-{i}" / "orders"),
         }
-        secs = {
-            key: sh(*copier, *copy, *copies[key])
-            for key in sorted(copies, reverse=i % 2 == 1)
-        }
+        order = sorted(copies)
+        order = order[i % 3 :] + order[: i % 3]
+        secs = {key: sh(*copier, *copy, *copies[key]) for key in order}
         secs |= {
             "startapp": sh(
                 *django_admin, "startapp", "orders", cwd=work / f"startapp-{i}"

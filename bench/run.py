@@ -38,7 +38,7 @@ FULL = {
     "saves": 250,
     "load_rounds": 7,
     "rows": 10_000,
-    "render_reps": 5,
+    "render_reps": 11,
 }
 QUICK = {
     "save_rounds": 5,
@@ -193,6 +193,13 @@ def rows_from(results: dict) -> list[dict]:
             f"{sec['copier_copy']:.2f} vs {sec['copier_copy_tiny']:.2f} s",
             paired(r["copier_copy"], r["copier_copy_tiny"]),
             1.5,
+        )
+        add(
+            "4 render",
+            "the same with every template file empty vs one-file template",
+            f"{sec['copier_copy_floor']:.2f} vs {sec['copier_copy_tiny']:.2f} s",
+            paired(r["copier_copy_floor"], r["copier_copy_tiny"]),
+            note="info: questions, files, clone",
         )
         add(
             "4 render",
