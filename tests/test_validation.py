@@ -73,6 +73,8 @@ CASES = {
     "handler-unknown-key": (
         with_handler(on_save="pass"), "handlers", ["on_order_created", "on_save", "allowed"]),
     "handler-body-not-text": (with_handler(on_create=["x"]), "handlers", ["on_order_created", "on_create"]),
+    "handler-description-two-lines": (
+        with_handler(description="Line one\nline two"), "handlers", ["on_order_created", "description"]),
     "tasks-not-list": ({"task_backend": "django", "tasks": "send"}, "tasks", ["list"]),
     "task-bad-name": (
         {"task_backend": "celery", "tasks": [{"app": "orders", "name": "send-email"}]}, "tasks", ["send-email"]),
