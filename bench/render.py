@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from timing import summary
+from timing import rotations, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -103,34 +103,28 @@ def measure_render(tmp: Path, cfg: dict) -> dict:
     sh(*copier, "update", "--defaults", "--quiet", cwd=project / "orders")
     sh(*GIT, "commit", "-qam", "first update", cwd=project)
 
-    t: dict = {
-        "copier_copy": [],
-        "copier_copy_tiny": [],
-        "copier_copy_floor": [],
-        "startapp": [],
-        "update": [],
+    # The three copies, all from a git tag, one after the other, the order rotating;
+    # round -1 is a warm-up. Each renders into a folder named like the app package.
+    sources = {
+        "copier_copy": ours,
+        "copier_copy_floor": floor,
+        "copier_copy_tiny": tiny,
     }
-    for i in range(cfg["render_reps"] + 1):  # repetition 0 is a warm-up
-        (work / f"startapp-{i}").mkdir()
-        # All from a git tag, one after the other, the order rotating.
-        copies = {
-            "copier_copy": (ours, work / f"ours-{i}" / "orders"),
-            "copier_copy_tiny": (tiny, work / f"tiny-{i}"),
-            "copier_copy_floor": (floor, work / f"floor-{i}" / "orders"),
+    t: dict = {key: [] for key in [*sources, "startapp", "update"]}
+    for r, order in rotations(sorted(sources), cfg["render_reps"]):
+        run = work / f"round{r + 1}"
+        (run / "startapp").mkdir(parents=True)
+        secs = {
+            key: sh(*copier, *copy, sources[key], run / key / "orders") for key in order
         }
-        order = sorted(copies)
-        order = order[i % 3 :] + order[: i % 3]
-        secs = {key: sh(*copier, *copy, *copies[key]) for key in order}
         secs |= {
-            "startapp": sh(
-                *django_admin, "startapp", "orders", cwd=work / f"startapp-{i}"
-            ),
+            "startapp": sh(*django_admin, "startapp", "orders", cwd=run / "startapp"),
             "update": sh(
                 *copier, "update", "--defaults", "--quiet", cwd=project / "orders"
             ),
         }
-        for key, value in secs.items():
-            if i:
+        if r >= 0:
+            for key, value in secs.items():
                 t[key].append(value)
     status = subprocess.run(
         ["git", "status", "--porcelain"],
