@@ -25,13 +25,15 @@ def receiver_name(receiver: Any) -> str:
 
 
 def sender_labels() -> dict[int, str]:
-    """Every model and auto-created m2m through model of the project, by id."""
+    """Every model, auto-created m2m through model and app config of the project, by id."""
     labels = {}
     for model in apps.get_models():
         labels[id(model)] = model._meta.label
         for field in model._meta.local_many_to_many:
             through = field.remote_field.through
             labels[id(through)] = f"{model._meta.label}.{field.name}.through"
+    for config in apps.get_app_configs():  # the sender of pre_migrate and post_migrate
+        labels[id(config)] = f"app {config.label}"
     return labels
 
 
@@ -66,9 +68,17 @@ class Command(BaseCommand):
         module = getattr(config.module, "signals", None)
         signals += [
             (f"{config.label}.{name}", value)
-            for name, value in vars(module or object()).items()
+            for name, value in (vars(module) if module else {}).items()
             if isinstance(value, Signal) and not isinstance(value, ModelSignal)
         ]
+        # Any other signal the receivers listen to (auth's, another app's), by the
+        # name receivers.py imports it under.
+        receivers = getattr(config.module, "receivers", None)
+        known = {id(signal) for _, signal in signals}
+        for name, value in (vars(receivers) if receivers else {}).items():
+            if isinstance(value, Signal) and id(value) not in known:
+                known.add(id(value))
+                signals.append((name, value))
         rows = [
             (name, *row)
             for name, signal in signals

@@ -1,0 +1,133 @@
+"""What every receiver of receivers.py runs inside: the guards around a handler's body.
+
+Rendered by django-signal-template and rendered again by ``copier update``: don't edit.
+
+- ``guard(log=...)``, for signals about a row (they send ``instance`` or ``raw``): skips
+  raw saves (``loaddata``) and a receiver's re-entry for the row it is already handling,
+  so a save inside a handler cannot loop.
+- ``logged``, for every other signal in on_error: log.
+
+With ``log=True`` (and in ``logged``), an exception is logged with its traceback on the
+``<app>.signals`` logger and the operation goes on. Inside a transaction the body runs
+in a savepoint, so a failure loses only the body's own writes and on_commit callbacks,
+never the caller's: on PostgreSQL a failed query aborts the whole transaction, and
+Django marks an atomic block for rollback after a failed ORM write. With ``log=False``
+the exception reaches the code that sent the signal: a ``pre_save`` or ``pre_delete``
+handler vetoes the operation by raising.
+"""
+
+import contextlib
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
+
+from django.db import connections, transaction
+
+# Logged where the receivers of 2.x logged, so existing LOGGING settings keep working.
+logger = logging.getLogger(f"{__package__}.signals")
+
+Receiver = TypeVar("Receiver", bound=Callable[..., Any])
+
+# The database whose signal a receiver is handling: a task queued from a handler with
+# enqueue_on_commit() waits for that database's transaction.
+signal_database: ContextVar[str | None] = ContextVar("signal_database", default=None)
+
+# m2m_changed is sent before and after each change; the bodies run after it.
+_BEFORE_M2M_CHANGES = {"pre_add", "pre_remove", "pre_clear"}
+
+
+class _Running(threading.local):
+    """The guarded receivers running in this thread, each with the row it runs for."""
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[Any, ...]] = set()
+
+
+_running = _Running()
+
+
+@contextlib.contextmanager
+def _savepoints(using: str | None) -> Iterator[None]:
+    """A savepoint on database ``using`` when it is in a transaction; with no ``using``
+    (a signal that names no database), one on every database in a transaction."""
+    aliases = [using] if using else list(connections)
+    with contextlib.ExitStack() as savepoints:
+        for alias in aliases:
+            if connections[alias].in_atomic_block:
+                savepoints.enter_context(transaction.atomic(using=alias))
+        yield
+
+
+def _run(
+    receiver_func: Callable[..., Any], log: bool, sender: Any, kwargs: dict[str, Any]
+) -> Any:
+    """Call the receiver with the signal's database in ``signal_database``; ``log``: in
+    savepoints, logging an exception instead of raising it."""
+    using = kwargs.get("using")
+    token = signal_database.set(using)
+    try:
+        if not log:
+            return receiver_func(sender, **kwargs)
+        try:
+            with _savepoints(using):
+                return receiver_func(sender, **kwargs)
+        except Exception:
+            instance = kwargs.get("instance")
+            what = "" if instance is None else f" for {instance!r}"
+            logger.exception("%s failed%s", receiver_func.__qualname__, what)
+            return None
+    finally:
+        signal_database.reset(token)
+
+
+def guard(*, log: bool) -> Callable[[Receiver], Receiver]:
+    """Skip raw saves and re-entry for the same row; ``log``: contain and log errors."""
+
+    def decorate(receiver_func: Receiver) -> Receiver:
+        @functools.wraps(receiver_func)
+        def wrapper(sender: Any, **kwargs: Any) -> Any:
+            if kwargs.get("raw") or kwargs.get("action") in _BEFORE_M2M_CHANGES:
+                return None
+            instance = kwargs.get("instance")
+            pk = getattr(instance, "pk", None)
+            key = (receiver_func, type(instance), id(instance) if pk is None else pk)
+            if key in _running.keys:
+                return None
+            _running.keys.add(key)
+            try:
+                return _run(receiver_func, log, sender, kwargs)
+            finally:
+                _running.keys.discard(key)
+
+        return cast(Receiver, wrapper)
+
+    return decorate
+
+
+def logged(receiver_func: Receiver) -> Receiver:
+    """Contain and log the errors of a receiver of a signal that is not about a row."""
+
+    @functools.wraps(receiver_func)
+    def wrapper(sender: Any, **kwargs: Any) -> Any:
+        return _run(receiver_func, True, sender, kwargs)
+
+    return cast(Receiver, wrapper)
+
+
+def saved_row(sender: Any, instance: Any, using: str) -> Any:
+    """pre_save's ``original``: the row as it was last loaded, or None for a new row.
+
+    A tracked model (tracking.py) answers without a query when the instance was read
+    from the database being written; otherwise the row is read from that database,
+    never through the router, since a replica may lag behind it.
+    """
+    if instance._state.adding or instance.pk is None:
+        return None
+    if instance._state.db == using and hasattr(instance, "saved_copy"):
+        original = instance.saved_copy()
+        if original is not None:
+            return original
+    return sender._base_manager.using(using).filter(pk=instance.pk).first()
