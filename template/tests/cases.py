@@ -14,7 +14,13 @@ from unittest import mock
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import IntegrityError, connection, models, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    connection,
+    models,
+    transaction,
+)
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
 
@@ -390,9 +396,30 @@ class SignalOperation(HandlerCases):
     provides: tuple[str, ...]
     branch = "implementation"
 
+    def setUp(self) -> None:
+        super().setUp()
+        self.enterContext(self.only_this_receiver())
+
+    @contextmanager
+    def only_this_receiver(self) -> Iterator[None]:
+        """Send the signal to this handler's receiver alone: the tests send made-up
+        values, which other apps' receivers of the signal (Django's own
+        update_last_login, say) are not written for."""
+        signal = self.signal
+        receivers = signal.receivers
+        signal.receivers = [r for r in receivers if r[0][0] == self.dispatch_uid]
+        signal.sender_receivers_cache.clear()
+        try:
+            yield
+        finally:
+            signal.receivers = receivers
+            signal.sender_receivers_cache.clear()
+
     def values(self) -> dict[str, Any]:
-        # raw=True would be a fixture load, which a guarded receiver skips.
-        return {name: False if name == "raw" else object() for name in self.provides}
+        # raw=True would be a fixture load, which a guarded receiver skips; a
+        # database alias must be one.
+        fixed = {"raw": False, "using": DEFAULT_DB_ALIAS}
+        return {name: fixed.get(name, object()) for name in self.provides}
 
     def connected_sender(self) -> Any:
         return None if self.sender is object else self.sender

@@ -29,13 +29,13 @@ def unbound_names(source: str, filename: str) -> list[tuple[str, str, int]]:
         if symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace()
     }
     lines: dict[tuple[str, str], int] = {}  # where each function first reads a name
-    for function in ast.parse(source, filename).body:
-        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
-            for node in ast.walk(function):
+    for statement in ast.parse(source, filename).body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(statement):
                 if isinstance(node, ast.Name):
-                    key = (function.name, node.id)
+                    key = (statement.name, node.id)
                     lines[key] = min(lines.get(key, node.lineno), node.lineno)
-    found = []
+    found: list[tuple[str, str, int]] = []
     for function in module.get_children():
         for table in _tables(function):
             for symbol in table.get_symbols():
