@@ -66,8 +66,9 @@ class HandlerNameTests(SimpleTestCase):
                         path.read_text(), str(path)
                     )
                 ]
-                self.assertFalse(
-                    problems,
-                    "\n".join(problems) + "\nA typo, or a missing import: add it to "
-                    "the `imports` answer, or import it in the handler's module.",
-                )
+                if problems:
+                    self.fail(
+                        "\n".join(problems)
+                        + "\nA typo, or a missing import: add it to "
+                        "the `imports` answer, or import it in the handler's module."
+                    )
