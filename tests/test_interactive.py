@@ -4,6 +4,8 @@ prompt), and a typo refused at the prompt where it is typed."""
 
 import shutil
 
+import yaml
+
 import pytest
 
 from conftest import (
@@ -44,6 +46,7 @@ PROMPTS = [
     ("m2m_changed handler: body run after rows are added", True),
     ("m2m_changed handler: body run after rows are removed", True),
     ("m2m_changed handler: body run after the relation is cleared", True),
+    ("Add a handler? For which signal", False),
     ("The handlers, as YAML", True),
     ("Imports the bodies need", False),
 ]
@@ -102,3 +105,34 @@ def test_the_m2m_field_is_a_choice(tmp_path):
     child.close()
     assert child.exitstatus == 0, child.before
     assert (tmp_path / "shop" / "handlers" / "on_order_labels_changed.py").exists()
+
+
+def test_a_handler_of_any_signal_is_added_at_the_first_copy(tmp_path):
+    """After the starter handlers, "Add a handler?" offers another signal by its import
+    path, its sender, name, error mode and body, with no YAML typed."""
+    child = spawn_copier(
+        "copy", "--defaults", "--vcs-ref", "HEAD", "--ask", "new_handler*", str(ROOT), "shop", cwd=tmp_path,
+    )
+    # no, pre_save, post_save, pre_delete, post_delete, m2m_changed, another signal
+    answer(child, "Add a handler? For which signal", DOWN * 6 + ENTER)
+    answer(child, "New handler: the signal's import path", "django.contrib.auth.signals.user_logged_in" + ENTER)
+    answer(child, "New handler: its sender", ENTER)  # any sender
+    answer(child, "New handler: function name", ENTER)
+    answer(child, "New handler: an exception in it", DOWN * 2 + ENTER)  # raise
+    answer(child, "New handler: body run when the signal is sent", CLEAR_LINE + 'return user.pk' + SUBMIT_MULTILINE)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    answers = yaml.safe_load((tmp_path / "shop" / ".copier-answers.yml").read_text())
+    added = answers["handlers"][-1]
+    assert added == {
+        "name": "on_user_logged_in",
+        "signal": "django.contrib.auth.signals.user_logged_in",
+        "on_error": "raise",
+        "description": "Runs on user_logged_in.",
+        "implementation": "return user.pk",
+    }
+    assert "new_handler" not in answers
+    receivers = (tmp_path / "shop" / "receivers.py").read_text()
+    assert "from django.contrib.auth.signals import user_logged_in" in receivers
+    assert '@receiver(user_logged_in, dispatch_uid="shop.on_user_logged_in", weak=False)\ndef' in receivers

@@ -24,3 +24,14 @@ def test_help_fits_80_columns(name):
         text = template.render(**CONTEXT, new_handler=signal)
         assert "\n" not in text.strip()
         assert 3 + len(text) + 2 <= 80, f"{name}: {len(text)} columns: {text}"
+
+
+@pytest.mark.parametrize("task_backend", ["none", "celery", "django"])
+@pytest.mark.parametrize("app_module", ["orders", "apps.inventory"])
+def test_the_message_after_copy_fits_80_columns(task_backend, app_module):
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT))
+    message = environment.get_template("includes/next_steps.jinja").render(
+        app_name=app_module.rsplit(".", 1)[-1], app_module=app_module, task_backend=task_backend
+    )
+    wide = [line for line in message.splitlines() if len(line) > 80]
+    assert wide == [], "\n".join(wide)

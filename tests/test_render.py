@@ -66,7 +66,7 @@ def test_rendered_app_passes_its_checks(shared_host, answers, django):
 
 def test_defaults_give_one_handler_per_builtin_signal(shared_host):
     host = shared_host({})
-    signals_py = (host.app_dir / "signals.py").read_text()
+    signals_py = (host.app_dir / "receivers.py").read_text()
     for signal in SIGNALS:
         assert f"@receiver(\n    {signal}," in signals_py or f"@receiver({signal}," in signals_py
     handlers = sorted(p.stem for p in (host.app_dir / "handlers").glob("*.py"))

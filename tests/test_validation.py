@@ -67,7 +67,35 @@ CASES = {
     "handler-m2m-not-through": (
         with_handler(signal="m2m_changed", on_create=None, on_update=None), "handlers",
         ["on_order_created", "m2m_changed", "through"]),
-    "handler-model-missing": (with_handler(model=None), "handlers", ["on_order_created", "model is missing"]),
+    "handler-sender-of-a-senderless-signal": (
+        with_handler(signal="django.contrib.auth.signals.user_login_failed", on_create=None, on_update=None,
+                     implementation="pass"), "handlers", ["on_order_created", "user_login_failed", "sent by no model"]),
+    "handler-model-for-post-migrate": (
+        with_handler(signal="post_migrate", on_create=None, on_update=None, implementation="pass"),
+        "handlers", ["on_order_created", "post_migrate", "AppConfig", "'*'"]),
+    "handler-unknown-django-signal": (
+        with_handler(signal="django.db.models.signals.post_sve"), "handlers",
+        ["on_order_created", "post_sve", "not a signal of django.db.models.signals", "post_save"]),
+    "handler-provides-for-a-known-signal": (
+        with_handler(provides=["order"]), "handlers", ["on_order_created", "provides", "instance, created"]),
+    "handler-provides-not-a-list": (
+        with_handler(signal="payments.signals.paid", model=None, provides="order", on_create=None,
+                     on_update=None), "handlers", ["on_order_created", "provides", "list"]),
+    "handler-provides-a-bound-name": (
+        with_handler(signal="payments.signals.paid", model=None, provides=["sender"], on_create=None,
+                     on_update=None), "handlers", ["on_order_created", "'sender'"]),
+    "handler-on-error-bad": (with_handler(on_error="ignore"), "handlers", ["on_order_created", "ignore", "log or raise"]),
+    "handler-m2m-any-sender-without-m2m": (
+        {**with_handler(signal="m2m_changed", model=None, on_create=None, on_update=None, on_add="pass"),
+         "models": {"Order": {"status": "models.CharField(max_length=9)"}}},
+        "handlers", ["on_order_created", "m2m_changed", "ManyToManyField"]),
+    "handler-signals-with-one-name": (
+        {**ORDERS, "handlers": [
+            {"name": "a", "signal": "billing.signals.paid"}, {"name": "b", "signal": "shop.signals.paid"}]},
+        "handlers", ["billing.signals.paid", "shop.signals.paid", "same name"]),
+    "handler-name-is-its-signal": (
+        {**ORDERS, "handlers": [{"name": "user_logged_in", "signal": "django.contrib.auth.signals.user_logged_in"}]},
+        "handlers", ["user_logged_in", "signal has that name"]),
     "handler-wrong-branch": (
         with_handler(on_add="pass"), "handlers", ["on_order_created", "on_add", "on_create, on_update"]),
     "handler-unknown-key": (
