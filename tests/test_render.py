@@ -24,6 +24,8 @@ MATRIX = {
         "task_backend": "celery",
         "tasks": [{"app": "billing", "name": "charge"}],
     },
+    "every-kind": load_answers("every_kind.yml"),
+    "every-kind-raise": {**load_answers("every_kind.yml"), "on_error": "raise"},
     "django-tasks-none-local": {
         "task_backend": "django",
         "tasks": [{"app": "billing", "name": "charge"}],
@@ -37,6 +39,7 @@ MATRIX = {
 # models, a dotted app_module and another app's task.
 DJANGO6 = [
     "defaults",
+    "every-kind",
     "seed-example",
     "several-models",
     "custom-signals-raise",

@@ -17,6 +17,9 @@ PG_MATRIX = {
     # Failing handlers inside atomic(): raise mode, and custom signals' savepoints.
     "no-tracking-raise": {"track_changes": False, "on_error": "raise"},
     "custom-signals": {**load_answers("custom_signals.yml"), "app_name": "orders"},
+    # Signals of every kind, a veto among them, in both modes.
+    "every-kind": load_answers("every_kind.yml"),
+    "every-kind-raise": {**load_answers("every_kind.yml"), "on_error": "raise"},
 }
 
 

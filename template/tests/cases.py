@@ -21,11 +21,20 @@ from django.db import (
     models,
     transaction,
 )
+from django.db.models.signals import (
+    m2m_changed,
+    post_delete,
+    post_save,
+    pre_delete,
+    pre_save,
+)
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
 
 from .factories import build, load_fixture, make, values_for
 from .failures import FailureCases, savepoint_queries
+
+MODEL_SIGNALS = (pre_save, post_save, pre_delete, post_delete, m2m_changed)
 
 if TYPE_CHECKING:
     from django.test import TestCase as Base
@@ -44,6 +53,33 @@ class HandlerCases(Base):
     on_error: str  # "log" or "raise": the handler's own answer, else the app's
     any_sender = False  # connected with no sender: it runs for every model
     logger_name: str  # the app's logger; signals.py logs on "<app>.signals"
+
+    def setUp(self) -> None:
+        super().setUp()
+        if self.any_sender:
+            self.enterContext(self.other_receivers_of_the_app_off())
+
+    @contextmanager
+    def other_receivers_of_the_app_off(self) -> Iterator[None]:
+        """A receiver of every sender also sees the rows the app's other handlers write
+        (an audit row, say), and its tests count calls for their own rows: the app's
+        other receivers of model signals are off meanwhile."""
+        app = self.dispatch_uid.split(".")[0]
+        saved = [(signal, signal.receivers) for signal in MODEL_SIGNALS]
+        for signal, receivers in saved:
+            signal.receivers = [
+                r
+                for r in receivers
+                if r[0][0] == self.dispatch_uid
+                or not str(r[0][0]).startswith(f"{app}.")
+            ]
+            signal.sender_receivers_cache.clear()
+        try:
+            yield
+        finally:
+            for signal, receivers in saved:
+                signal.receivers = receivers
+                signal.sender_receivers_cache.clear()
 
     def spy(self, branch: str, **kwargs: Any) -> Any:
         """Replace one body of the handler with a mock, for a ``with`` block."""
