@@ -99,4 +99,4 @@ def test_mypy_catches_a_wrong_handler_signature(host_with):
     module.write_text(text.replace("instance: Order, created: bool, **kwargs", "instance: Order, **kwargs", 1))
     result = mypy(host, check=False)
     assert result.returncode != 0
-    assert "signals.py" in result.stdout and "on_create" in result.stdout
+    assert "receivers.py" in result.stdout and "on_create" in result.stdout

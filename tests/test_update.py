@@ -173,13 +173,13 @@ def test_template_change_next_to_a_user_edit(project, template_repo):
     edit(template_repo / "template" / "models.py.jinja",
          '    """{{ model }} of the {{ app_name }} app."""',
          '    """{{ model }} of the {{ app_name }} app, rendered by django-signal-template."""')
-    edit(template_repo / "template" / "signals.py.jinja",
-         "        if kwargs.get(\"raw\"):\n",
-         "        # Fixtures (loaddata) save with raw=True.\n        if kwargs.get(\"raw\"):\n")
+    edit(template_repo / "template" / "guards.py",
+         "            if kwargs.get(\"raw\")",
+         "            # Fixtures (loaddata) save with raw=True.\n            if kwargs.get(\"raw\")")
     commit(template_repo, "next release")
     copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
     assert "rendered by django-signal-template" in (project.app_dir / "models.py").read_text()
-    assert "# Fixtures (loaddata)" in (project.app_dir / "signals.py").read_text()
+    assert "# Fixtures (loaddata)" in (project.app_dir / "guards.py").read_text()
     assert_clean_update(project, kept)
 
 
@@ -200,7 +200,7 @@ def test_reanswering_adds_a_handler_and_keeps_edits(project):
     copier("update", "--defaults", "--vcs-ref", "HEAD", "--data-file", data, cwd=project.app_dir)
     data.unlink()
     assert (project.app_dir / "handlers" / "audit_order.py").exists()
-    assert "def audit_order(" in (project.app_dir / "signals.py").read_text()
+    assert "def audit_order(" in (project.app_dir / "receivers.py").read_text()
     assert_clean_update(project, kept)
 
 
@@ -216,7 +216,7 @@ def test_removing_a_handler_removes_its_wiring_and_git_keeps_its_code(project):
         cwd=project.app_dir,
     )
     assert "git checkout HEAD --" in result.stdout + result.stderr
-    assert "before_order_delete" not in (project.app_dir / "signals.py").read_text()
+    assert "before_order_delete" not in (project.app_dir / "receivers.py").read_text()
     # Copier deletes a file the new answers no longer render; git still has the user's code.
     status = git("status", "--porcelain", cwd=project.root)
     assert " D orders/handlers/before_order_delete.py" in status
@@ -330,10 +330,11 @@ def test_adding_a_handler_through_the_prompts(project):
         cwd=project.app_dir,
     )
     answer(child, "Add a handler? For which signal", DOWN * 2 + ENTER)  # no, pre_save, post_save
-    answer(child, "New post_save handler: sender", ENTER)  # Order
-    answer(child, "New post_save handler: function name", CLEAR_LINE + "after_order_save" + ENTER)
+    answer(child, "New handler: its sender", ENTER)  # Order
+    answer(child, "New handler: function name", CLEAR_LINE + "after_order_save" + ENTER)
     child.expect_exact("another handler has that name")
     child.send(CLEAR_LINE + "audit_order" + ENTER)
+    answer(child, "New handler: an exception in it", ENTER)  # as the app answered
     answer(child, "New handler: body run after a row is created", CLEAR_LINE + body + SUBMIT_MULTILINE)
     answer(child, "New handler: body run after a row is updated", SUBMIT_MULTILINE)  # the default
     answer(child, "The handlers, as YAML", SUBMIT_MULTILINE)
@@ -355,4 +356,4 @@ def test_adding_a_handler_through_the_prompts(project):
     copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=project.app_dir)
     again = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
     assert again["handlers"] == answers["handlers"]
-    assert git("status", "--porcelain", "--", "orders/handlers", "orders/signals.py", cwd=project.root) == ""
+    assert git("status", "--porcelain", "--", "orders/handlers", "orders/receivers.py", cwd=project.root) == ""
