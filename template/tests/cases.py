@@ -526,6 +526,31 @@ class SignalCases(SignalOperation, FailureCases):
         self.assertEqual(implementation.call_args.args, (self.sender, *values.values()))
 
 
+class GuardedSignalCases(SignalCases):
+    """A signal about a row, not one of the model signals: it sends ``instance``, and
+    maybe ``raw``; its receiver is guarded as the model signals' are."""
+
+    def test_a_raw_send_runs_nothing(self) -> None:
+        """A signal that sends raw=True (a fixture load) runs no guarded body."""
+        if "raw" not in self.provides:
+            self.skipTest("the signal sends no raw flag")
+        with self.spy("implementation") as implementation:
+            self.send(self.sender, **{**self.values(), "raw": True})
+        implementation.assert_not_called()
+
+    def test_a_send_for_the_same_instance_inside_the_body_runs_nothing(self) -> None:
+        """A signal about a row (instance): a body's send for the same row does not
+        run the body again, so it cannot loop."""
+        values = self.values()
+
+        def send_again(*args: Any, **kwargs: Any) -> None:
+            self.send(self.sender, **values)
+
+        with self.spy("implementation", side_effect=send_again) as implementation:
+            self.send(self.sender, **values)
+        implementation.assert_called_once()
+
+
 def count_rows(sender: Any, *args: Any, **kwargs: Any) -> None:
     """A body that uses the ORM, as most do; fails in an event loop's thread."""
     sender._base_manager.count()
