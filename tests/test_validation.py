@@ -176,12 +176,24 @@ CASES = {
     "starter-name-is-a-send-helper": (
         {"custom_signals": [{"name": "paid"}], "signal_types": ["post_save"], "post_save_name": "send_paid"},
         "post_save_name", ["shadow"]),
+    "new-handler-path-not-dotted": (
+        {"new_handler": "<import path>", "new_handler_path": "user logged in"}, "new_handler_path",
+        ["not a dotted import path"]),
+    "new-handler-path-of-a-model-signal": (
+        {"new_handler": "<import path>", "new_handler_path": "django.db.models.signals.post_save"},
+        "new_handler_path", ["pick post_save"]),
+    "new-handler-path-unknown-django-signal": (
+        {"new_handler": "<import path>", "new_handler_path": "django.core.signals.request_ended"},
+        "new_handler_path", ["Django has no such signal"]),
+    "new-handler-provides-not-names": (
+        {"new_handler": "<import path>", "new_handler_path": "billing.signals.paid", "new_handler_provides": "order 2x"},
+        "new_handler_provides", ["'2x'"]),
     "m2m-field-not-m2m": ({"m2m_changed_field": "tag"}, "m2m_changed_field", ["'tag'", "['tags']"]),
 }
 
 # Asked at a one-line prompt, where a message wider than the terminal is cut: these fit
 # in 80 columns after Copier's "Validation error for question '...': ".
-ONE_LINE = {"app_name", "app_module", "model_name", "signal_types", "post_save_name"}
+ONE_LINE = {"app_name", "app_module", "model_name", "signal_types", "post_save_name", "new_handler_path", "new_handler_provides"}
 
 
 def refuse(tmp_path: Path, answers: dict) -> str:
