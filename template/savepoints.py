@@ -163,5 +163,5 @@ class savepoints_on_first_query:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:
+    ) -> bool | None:
         return self.stack.__exit__(exc_type, exc, traceback)
