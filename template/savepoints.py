@@ -25,10 +25,12 @@ blocks and leave ``savepoint_ids`` out of order. Django's own bookkeeping
 (``savepoint_ids``, ``atomic_blocks``) is never touched.
 
 When something in here fails itself, it is loud or harmless: a ``SAVEPOINT`` that fails
-fails the body's query (the body's error); a ``RELEASE`` that fails is rolled back and
-raised, as ``atomic()`` does; a ``ROLLBACK TO`` that fails marks the caller's
-transaction for rollback, so it cannot commit half of the body's work, and the body's
-original exception propagates.
+fails the body's query, and marks the caller's transaction for rollback (PostgreSQL may
+have aborted it); a ``RELEASE`` that fails is rolled back to the savepoint and raised,
+as ``atomic()`` does; a ``ROLLBACK TO`` that fails marks the caller's transaction for
+rollback, so that it cannot commit half of the body's work, and the body's exception
+propagates. A transaction marked for rollback refuses every further query
+(``TransactionManagementError``) and rolls back at the end of its ``atomic()``.
 """
 
 import threading
@@ -66,13 +68,14 @@ class savepoint_on_first_query:
     per instance).
     """
 
-    __slots__ = ("connection", "sid", "callbacks", "installed")
+    __slots__ = ("connection", "sid", "callbacks", "installed", "broken")
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         self.connection: BaseDatabaseWrapper = connections[using]
         self.sid: str | None = None
         self.callbacks = 0  # how many on_commit callbacks were there before the block
         self.installed = False
+        self.broken = False  # the SAVEPOINT itself failed
 
     def __enter__(self) -> None:
         connection = self.connection
@@ -91,12 +94,15 @@ class savepoint_on_first_query:
         context: dict[str, Any],
     ) -> Any:
         """The execute wrapper: open the savepoint before the first query goes out."""
-        if self.sid is None and not _opening.active:
+        if self.sid is None and not self.broken and not _opening.active:
             _opening.active = True
             try:
                 # Runs "SAVEPOINT" through the wrappers again: this one, and those of
                 # nested receivers, let it pass while _opening is set.
                 self.sid = self.connection.savepoint()
+            except BaseException:
+                self.broken = True
+                raise
             finally:
                 _opening.active = False
         return execute(sql, params, many, context)
@@ -112,7 +118,7 @@ class savepoint_on_first_query:
         connection = self.connection
         connection.execute_wrappers.remove(self)
         self.installed = False
-        if exc_type is None and not connection.needs_rollback:
+        if exc_type is None and not connection.needs_rollback and not self.broken:
             if self.sid is not None:
                 try:
                     connection.savepoint_commit(self.sid)
@@ -139,6 +145,10 @@ class savepoint_on_first_query:
         # savepoint_rollback() only drops callbacks tagged with savepoints Django's
         # atomic() opened; these may predate the savepoint, so drop by position.
         del connection.run_on_commit[self.callbacks :]
+        if self.broken:
+            # Nothing to roll back to, and PostgreSQL may have aborted the transaction
+            # with the failed SAVEPOINT: the caller must not commit.
+            connection.needs_rollback = True
 
 
 class savepoints_on_first_query:
