@@ -7,8 +7,8 @@ and prints its results as one JSON line.
 """
 
 import argparse
-import cProfile
 import contextlib
+import cProfile
 import io
 import json
 import pstats
@@ -17,7 +17,6 @@ import sys
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 
 from timing import rotations, summary, timed
@@ -381,7 +380,11 @@ def worker_save(cfg: dict) -> dict:
                 if v == "order_bare":
                     receivers.disconnect()
                 try:
-                    with querying_body() if v == "order_querying" else nullcontext():
+                    with (
+                        querying_body()
+                        if v == "order_querying"
+                        else contextlib.nullcontext()
+                    ):
                         t = timed(run)
                 finally:
                     receivers.connect()
@@ -390,8 +393,7 @@ def worker_save(cfg: dict) -> dict:
         for model in {model_of(v) for v in variants}:
             model._base_manager.all()._raw_delete(model._base_manager.db)
     result: dict = {
-        op: {v: summary(ts) for v, ts in per.items() if ts}
-        for op, per in times.items()
+        op: {v: summary(ts) for v, ts in per.items() if ts} for op, per in times.items()
     }
     if cfg.get("profile"):
         result["profile"] = profile_update(m["order"], names)
@@ -443,7 +445,11 @@ WORKERS = {"queries": worker_queries, "save": worker_save, "load": worker_load}
 def run_worker(name: str, tmp: Path, cfg: dict) -> dict:
     """Run group ``name`` in a subprocess with Django set up on the apps in ``tmp``
     (on PostgreSQL, in a new database of its own)."""
-    with pg_database() if cfg.get("db") == "postgresql" else nullcontext("") as pg:
+    with (
+        pg_database()
+        if cfg.get("db") == "postgresql"
+        else contextlib.nullcontext("") as pg
+    ):
         worker_cfg = {**cfg, "pg_name": pg}
         result = subprocess.run(
             [

@@ -28,7 +28,6 @@ from ..models import Order
 from ..savepoints import savepoint_on_first_query, savepoints_on_first_query
 from .factories import build
 
-
 # Primary keys given, not generated: SQLite would give a rolled-back row's key again.
 _keys = itertools.count(1_000_000)
 
