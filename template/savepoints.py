@@ -22,7 +22,10 @@ savepoint there either).
 The savepoint is opened with ``connection.savepoint()``, not ``atomic()``: from inside
 a query, an atomic block would interleave with the ORM's own ``atomic(savepoint=False)``
 blocks and leave ``savepoint_ids`` out of order. Django's own bookkeeping
-(``savepoint_ids``, ``atomic_blocks``) is never touched.
+(``savepoint_ids``, ``atomic_blocks``) is never touched. What goes around Django's
+``cursor.execute()`` and ``executemany()`` (``callproc()``, psycopg's ``copy()``, the raw
+DB-API connection) opens no savepoint: a failure there is not contained, and on
+PostgreSQL the caller's next query fails, loudly.
 
 When something in here fails itself, it is loud or harmless: a ``SAVEPOINT`` that fails
 fails the body's query, and marks the caller's transaction for rollback (PostgreSQL may
@@ -145,9 +148,10 @@ class savepoint_on_first_query:
         # savepoint_rollback() only drops callbacks tagged with savepoints Django's
         # atomic() opened; these may predate the savepoint, so drop by position.
         del connection.run_on_commit[self.callbacks :]
-        if self.broken:
-            # Nothing to roll back to, and PostgreSQL may have aborted the transaction
-            # with the failed SAVEPOINT: the caller must not commit.
+        if self.broken or connection.closed_in_transaction:
+            # Nothing to roll back to: PostgreSQL may have aborted the transaction with
+            # the failed SAVEPOINT, or the body closed the connection. The caller must
+            # not commit.
             connection.needs_rollback = True
 
 
@@ -164,9 +168,13 @@ class savepoints_on_first_query:
         self.stack = ExitStack()
 
     def __enter__(self) -> None:
-        for alias in connections:
-            if connections[alias].in_atomic_block:
-                self.stack.enter_context(savepoint_on_first_query(alias))
+        try:
+            for alias in connections:
+                if connections[alias].in_atomic_block:
+                    self.stack.enter_context(savepoint_on_first_query(alias))
+        except BaseException:
+            self.stack.close()  # no wrapper is left behind
+            raise
 
     def __exit__(
         self,
