@@ -49,6 +49,7 @@ def test_savepoints_on_postgresql(tmp_path, pg_databases):
     print(f"[savepoints] PostgreSQL: ran {ran} tests: OK")
 
 
+@pytest.mark.slow
 def test_savepoints_on_sqlite(tmp_path):
     databases = {
         alias: {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / alias)}
