@@ -1,6 +1,6 @@
 """Benchmarks of django-signal-template: ratios measured side by side in one run.
 
-    .venv/bin/python bench/run.py            # everything, about a minute
+    .venv/bin/python bench/run.py            # everything, a few minutes
     .venv/bin/python bench/run.py --quick    # fewer repetitions: a smoke test
     .venv/bin/python bench/run.py --only save --profile
     .venv/bin/python bench/run.py --db postgresql   # or BENCH_DB=postgresql
