@@ -2,17 +2,21 @@
 
 run.py calls render_apps() once, then run_worker() per group: each group runs in its own
 subprocess (this file, run as a script) with its own Django (settings.configure,
-in-memory SQLite), and prints its results as one JSON line.
+in-memory SQLite, or with --db postgresql a throwaway PostgreSQL database of its own),
+and prints its results as one JSON line.
 """
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
 import pstats
 import subprocess
 import sys
+import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from timing import rotations, summary, timed
@@ -22,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = "orders"  # rendered with --defaults (track_changes: true)
 APP_NOTRACK = "orders_notrack"  # rendered with track_changes: false
 BENCH_APP = "benchapp"  # comparison models with orders.Order's fields and no receivers
+# PostgreSQL as scripts/services.sh starts it (the tests' server).
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "postgres"}
 
 # ----------------------------------------------------------------------------- setup
 
@@ -93,7 +99,41 @@ else:
 """
 
 
-def setup_django(tmp: Path) -> None:
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A new PostgreSQL database for one worker, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"dst_bench_{uuid.uuid4().hex[:12]}"
+    admin = dict(dbname="postgres", autocommit=True, connect_timeout=3, **PG)
+    with psycopg.connect(**admin) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(**admin) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                )
+            )
+
+
+def database_settings(cfg: dict) -> dict:
+    if cfg.get("db") == "postgresql":
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": cfg["pg_name"],
+            "USER": PG["user"],
+            "PASSWORD": PG["password"],
+            "HOST": PG["host"],
+            "PORT": str(PG["port"]),
+        }
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+
+
+def setup_django(tmp: Path, cfg: dict) -> None:
     sys.path.insert(0, str(tmp))
     import django
     from django.conf import settings
@@ -102,9 +142,7 @@ def setup_django(tmp: Path) -> None:
         DEBUG=False,
         USE_TZ=True,
         INSTALLED_APPS=[APP, APP_NOTRACK, BENCH_APP],
-        DATABASES={
-            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-        },
+        DATABASES={"default": database_settings(cfg)},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
     )
     django.setup()
@@ -163,18 +201,41 @@ class Receivers:
             self._set(signal, list(receivers))
 
 
+@contextlib.contextmanager
+def querying_body() -> Iterator[None]:
+    """The post_save receiver's bodies of orders.Order each run one query (``SELECT
+    1``): what a body that touches the database pays, its savepoint included."""
+    from django.db import connection
+
+    handler = __import__(f"{APP}.handlers.after_order_save", fromlist=["_"])
+
+    def body(*args, **kwargs) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    saved = handler.on_create, handler.on_update
+    handler.on_create = handler.on_update = body
+    try:
+        yield
+    finally:
+        handler.on_create, handler.on_update = saved
+
+
 # ----------------------------------------------------------------------------- workers
 
 
 def worker_queries(cfg: dict) -> dict:
-    """Queries of one save: the rendered apps (tracking on, off) vs a plain model."""
+    """Queries of one save: the rendered apps (tracking on, off) vs a plain model, and
+    orders.Order with its receivers' bodies as rendered, with a body that queries, and
+    with no receiver connected, outside and inside atomic()."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
     m = bench_models()
+    receivers = Receivers(APP)
 
     def count(model, action: str) -> dict:
-        if action == "create":
+        if action.startswith("create"):
             obj = model(name="new")
         elif action == "update_after_create":
             obj = model.objects.create(name="created")
@@ -185,7 +246,7 @@ def worker_queries(cfg: dict) -> dict:
         kwargs = {"update_fields": ["name"]} if action == "update_fields" else {}
         obj.name = "changed"
         with CaptureQueriesContext(connection) as ctx:
-            if action == "update_in_atomic":
+            if action.endswith("_in_atomic"):
                 with transaction.atomic():
                     obj.save()
             else:
@@ -195,7 +256,18 @@ def worker_queries(cfg: dict) -> dict:
             "sql": [q["sql"][:100] for q in ctx.captured_queries],
         }
 
-    return {
+    def order_variants(action: str) -> dict:
+        """orders.Order: no receiver connected, a body that queries."""
+        receivers.disconnect()
+        try:
+            bare = count(m["order"], action)
+        finally:
+            receivers.connect()
+        with querying_body():
+            querying = count(m["order"], action)
+        return {"order_bare": bare, "order_querying": querying}
+
+    results = {
         action: {
             key: count(m[key], action) for key in ("plain", "order", "order_notrack")
         }
@@ -206,8 +278,12 @@ def worker_queries(cfg: dict) -> dict:
             "create",
             "update_after_bulk_create",
             "update_in_atomic",
+            "create_in_atomic",
         )
     }
+    for action in ("update", "create", "update_in_atomic", "create_in_atomic"):
+        results[action].update(order_variants(action))
+    return results
 
 
 def doc_values(i: int) -> dict:
@@ -230,12 +306,13 @@ def worker_save(cfg: dict) -> dict:
     receivers = Receivers(APP)
     n, rounds = cfg["saves"], cfg["save_rounds"]
     names = [f"name-{i % 2}" for i in range(n)]  # every update changes the name
-    # order_bare: orders.Order with the app's receivers disconnected while it runs.
-    variants = ["plain", "order_bare", "order", "order_notrack"]
+    # order_bare: orders.Order with the app's receivers disconnected while it runs;
+    # order_querying: with its post_save body running one query (querying_body()).
+    variants = ["plain", "order_bare", "order", "order_querying", "order_notrack"]
     variants += [v for v in ("plain_doc", "tracked_doc", "model_utils_doc") if v in m]
 
     def model_of(variant):
-        return m["order"] if variant == "order_bare" else m[variant]
+        return m["order"] if variant.startswith("order_") else m[variant]
 
     def create(model):
         more = doc_values if model in docs else lambda i: {}
@@ -258,7 +335,7 @@ def worker_save(cfg: dict) -> dict:
         return run
 
     def update_in_atomic(model):
-        """Each update in its own atomic(): the receivers run in savepoints."""
+        """Each update in its own atomic(): the receivers run where a savepoint is due."""
         obj = model.objects.get(pk=model.objects.create(name="start").pk)
 
         def run():
@@ -266,6 +343,17 @@ def worker_save(cfg: dict) -> dict:
                 obj.name = names[i]
                 with transaction.atomic():
                     obj.save()
+
+        return run
+
+    def create_in_atomic(model):
+        """Each create in its own atomic()."""
+        more = doc_values if model in docs else lambda i: {}
+
+        def run():
+            for i in range(n):
+                with transaction.atomic():
+                    model(name=names[i], total=Decimal("9.99"), **more(i)).save()
 
         return run
 
@@ -277,17 +365,27 @@ def worker_save(cfg: dict) -> dict:
     operations = {
         "create": create,
         "update": update,
+        "create_in_atomic": create_in_atomic,
         "update_in_atomic": update_in_atomic,
     }
+    # The variants measured in atomic(): the rest is measured outside it.
+    in_atomic = {"plain", "order_bare", "order", "order_querying"}
     times: dict = {op: {v: [] for v in variants} for op in operations}
     for r, sequence in rotations(variants, rounds):
         for op, make in operations.items():
             for v in sequence:
+                if op.endswith("_in_atomic") and v not in in_atomic:
+                    continue
                 run = make(model_of(v))
                 if v == "order_bare":
                     receivers.disconnect()
                 try:
-                    t = timed(run)
+                    with (
+                        querying_body()
+                        if v == "order_querying"
+                        else contextlib.nullcontext()
+                    ):
+                        t = timed(run)
                 finally:
                     receivers.connect()
                 if r >= 0:
@@ -295,7 +393,7 @@ def worker_save(cfg: dict) -> dict:
         for model in {model_of(v) for v in variants}:
             model._base_manager.all()._raw_delete(model._base_manager.db)
     result: dict = {
-        op: {v: summary(ts) for v, ts in per.items()} for op, per in times.items()
+        op: {v: summary(ts) for v, ts in per.items() if ts} for op, per in times.items()
     }
     if cfg.get("profile"):
         result["profile"] = profile_update(m["order"], names)
@@ -345,13 +443,23 @@ WORKERS = {"queries": worker_queries, "save": worker_save, "load": worker_load}
 
 
 def run_worker(name: str, tmp: Path, cfg: dict) -> dict:
-    """Run group ``name`` in a subprocess with Django set up on the apps in ``tmp``."""
-    result = subprocess.run(
-        [sys.executable, __file__, name, "--dir", str(tmp), "--cfg", json.dumps(cfg)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """Run group ``name`` in a subprocess with Django set up on the apps in ``tmp``
+    (on PostgreSQL, in a new database of its own)."""
+    with (
+        pg_database()
+        if cfg.get("db") == "postgresql"
+        else contextlib.nullcontext("") as pg
+    ):
+        worker_cfg = {**cfg, "pg_name": pg}
+        result = subprocess.run(
+            [
+                *(sys.executable, __file__, name, "--dir", str(tmp)),
+                *("--cfg", json.dumps(worker_cfg)),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if result.returncode != 0:
         raise SystemExit(f"worker {name} failed:\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -363,8 +471,9 @@ def main() -> int:
     parser.add_argument("--dir", required=True, help="where render_apps() rendered")
     parser.add_argument("--cfg", required=True, help="run.py's configuration, JSON")
     args = parser.parse_args()
-    setup_django(Path(args.dir))
-    print(json.dumps(WORKERS[args.group](json.loads(args.cfg))))
+    cfg = json.loads(args.cfg)
+    setup_django(Path(args.dir), cfg)
+    print(json.dumps(WORKERS[args.group](cfg)))
     return 0
 
 

@@ -9,22 +9,22 @@ Rendered by django-signal-template and rendered again by ``copier update``: don'
 
 With ``log=True`` (and in ``logged``), an exception is logged with its traceback on the
 ``<app>.signals`` logger and the operation goes on. Inside a transaction the body runs
-in a savepoint, so a failure loses only the body's own writes and on_commit callbacks,
-never the caller's: on PostgreSQL a failed query aborts the whole transaction, and
-Django marks an atomic block for rollback after a failed ORM write. With ``log=False``
+in a savepoint, opened on its first query (savepoints.py), so a failure loses only the
+body's own writes and on_commit callbacks, never the caller's: on PostgreSQL a failed
+query aborts the whole transaction, and Django marks an atomic block for rollback after
+a failed ORM write. A body that runs no query adds none. With ``log=False``
 the exception reaches the code that sent the signal: a ``pre_save`` or ``pre_delete``
 handler vetoes the operation by raising.
 """
 
-import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
-from django.db import connections, transaction
+from .savepoints import savepoint_on_first_query, savepoints_on_first_query
 
 # Logged where the receivers of 2.x logged, so existing LOGGING settings keep working.
 logger = logging.getLogger(f"{__package__}.signals")
@@ -49,18 +49,6 @@ class _Running(threading.local):
 _running = _Running()
 
 
-@contextlib.contextmanager
-def _savepoints(using: str | None) -> Iterator[None]:
-    """A savepoint on database ``using`` when it is in a transaction; with no ``using``
-    (a signal that names no database), one on every database in a transaction."""
-    aliases = [using] if using else list(connections)
-    with contextlib.ExitStack() as savepoints:
-        for alias in aliases:
-            if connections[alias].in_atomic_block:
-                savepoints.enter_context(transaction.atomic(using=alias))
-        yield
-
-
 def _run(
     receiver_func: Callable[..., Any], log: bool, sender: Any, kwargs: dict[str, Any]
 ) -> Any:
@@ -72,7 +60,14 @@ def _run(
         if not log:
             return receiver_func(sender, **kwargs)
         try:
-            with _savepoints(using):
+            # A signal that names its database gets a savepoint there; one that names
+            # none, on each database in a transaction that the body queries.
+            savepoints = (
+                savepoint_on_first_query(using)
+                if using
+                else savepoints_on_first_query()
+            )
+            with savepoints:
                 return receiver_func(sender, **kwargs)
         except Exception:
             instance = kwargs.get("instance")

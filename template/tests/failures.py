@@ -5,9 +5,13 @@ ORM or from raw SQL, the errors real bodies raise) must lose only its own writes
 on_commit callbacks (on_error: log), or hand the error to the caller (on_error: raise).
 On PostgreSQL a failed query aborts the transaction, and Django marks a block for
 rollback after a failed ORM write, so these tests fail without the receivers'
-savepoints, on SQLite too.
+savepoints, on SQLite too. The savepoint is opened on the body's first query
+(savepoints.py), so the tests below also pin what it costs: nothing for a body that
+runs no query, one SAVEPOINT and its RELEASE for one that does.
 """
 
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,23 +25,54 @@ if TYPE_CHECKING:
 else:
     Base = object
 
+logger = logging.getLogger(__name__)
+
 
 class FailingBody(Base):
     def queries_with_and_without_the_receiver(
-        self,
+        self, body: Callable[..., Any] | None = None, in_atomic: bool = False
     ) -> tuple[CaptureQueriesContext, CaptureQueriesContext]:
-        with self.spy(self.branch), CaptureQueriesContext(connection) as handled:
+        """The queries of act() with the handler's ``branch`` replaced by ``body`` (by
+        default one that does nothing), and with the receiver disconnected."""
+        block = transaction.atomic if in_atomic else contextlib.nullcontext
+        with (
+            self.spy(self.branch, side_effect=body),
+            CaptureQueriesContext(connection) as handled,
+            block(),
+        ):
             self.act()
-        with self.receiver_disconnected(), CaptureQueriesContext(connection) as bare:
+        with (
+            self.receiver_disconnected(),
+            CaptureQueriesContext(connection) as bare,
+            block(),
+        ):
             self.act()
             self.other_receivers = self.signal.has_listeners(self.connected_sender())
         return handled, bare
 
+    def assert_queries_added(
+        self, body: Callable[..., Any] | None, savepoints: int, in_atomic: bool = False
+    ) -> None:
+        """The receiver adds ``body``'s own queries and ``savepoints`` savepoint
+        queries to act(), nothing else."""
+        handled, bare = self.queries_with_and_without_the_receiver(body, in_atomic)
+        body_queries = 0 if body in (None, only_logs) else 1
+        self.assertEqual(
+            savepoint_queries(handled) - savepoint_queries(bare), savepoints
+        )
+        expected = body_queries + savepoints
+        if not self.other_receivers:
+            expected += self.queries_for_any_listener
+        self.assertEqual(
+            statements(handled) - statements(bare), expected, handled.captured_queries
+        )
+
     def failing_body(
-        self, raw_sql: bool, own_atomic: bool = False
+        self, raw_sql: bool, own_atomic: bool = False, callback_first: bool = False
     ) -> Callable[..., None]:
-        """A body that writes a row, queues an on_commit callback, then breaks the
-        primary key's unique constraint (with the ORM or raw SQL): real handler bugs."""
+        """A body that writes a row, queues an on_commit callback (or queues it, then
+        writes), then breaks the primary key's unique constraint (with the ORM or raw
+        SQL): real handler bugs."""
         existing = make(self.model)
         own_row = build(self.model, pk=unused_pk(self.model))
         duplicate = build(self.model, pk=existing.pk)
@@ -45,9 +80,12 @@ class FailingBody(Base):
         self.own_callbacks: list[str] = []
 
         def write() -> None:
+            if callback_first:  # before the body's first query: before its savepoint
+                transaction.on_commit(lambda: self.own_callbacks.append("ran"))
             # bulk_create sends no signal, so the body does not run again.
             self.model._base_manager.bulk_create([own_row])
-            transaction.on_commit(lambda: self.own_callbacks.append("ran"))
+            if not callback_first:
+                transaction.on_commit(lambda: self.own_callbacks.append("ran"))
             if raw_sql:
                 table = connection.ops.quote_name(self.model._meta.db_table)
                 column = connection.ops.quote_name(str(self.model._meta.pk.column))
@@ -69,12 +107,16 @@ class FailingBody(Base):
         return body
 
     def assert_failure_contained(
-        self, raw_sql: bool, queries_after: bool, own_atomic: bool = False
+        self,
+        raw_sql: bool,
+        queries_after: bool,
+        own_atomic: bool = False,
+        callback_first: bool = False,
     ) -> None:
         """The caller saves inside ``atomic()`` and a body's write fails: only the
         body's work is lost (on_error: log), or the caller's block rolls back with the
         IntegrityError (on_error: raise)."""
-        body = self.failing_body(raw_sql, own_atomic)
+        body = self.failing_body(raw_sql, own_atomic, callback_first)
         with (
             self.spy(self.branch, side_effect=body),
             self.captureOnCommitCallbacks(execute=True),
@@ -126,15 +168,73 @@ class FailureCases(FailingBody):
             raw_sql=False, queries_after=True, own_atomic=True
         )
 
+    def test_failed_write_after_an_on_commit_registered_before_any_query(self) -> None:
+        """The callback predates the savepoint, opened on the first query: dropped."""
+        self.assert_failure_contained(
+            raw_sql=False, queries_after=True, callback_first=True
+        )
+
+    def test_failure_before_any_query_drops_its_callbacks(self) -> None:
+        """A body that queues a callback and raises before querying: no savepoint was
+        opened, and its callback is dropped all the same (on_error: log)."""
+        if self.on_error == "raise":
+            self.skipTest("raise: the caller's block decides (test_error_in_body)")
+        callbacks: list[str] = []
+
+        def body(*args: Any, **kwargs: Any) -> None:
+            transaction.on_commit(lambda: callbacks.append("ran"))
+            raise RuntimeError("before any query")
+
+        with (
+            self.spy(self.branch, side_effect=body),
+            self.captureOnCommitCallbacks(execute=True),
+            self.assertLogs(f"{self.logger_name}.signals", "ERROR"),
+            CaptureQueriesContext(connection) as queries,
+            transaction.atomic(),
+        ):
+            result = self.act()
+        self.assertTrue(self.acted(result), "the caller's work was rolled back")
+        self.assertEqual(callbacks, [], "the failed body's on_commit ran")
+        self.assertEqual(savepoint_queries(queries, kinds=("ROLLBACK TO",)), 0)
+
+    def test_nested_receiver_fails_alone(self) -> None:
+        """The body runs the operation again, whose receiver (the same one, for another
+        row) fails: each has its own savepoint, and only the inner one is undone."""
+        if self.on_error == "raise":
+            self.skipTest("raise: the inner error fails the outer body too")
+        if not self.act_runs_the_receiver_again:
+            self.skipTest("act() again runs no receiver: the same row (m2m)")
+        failing = self.failing_body(raw_sql=False)
+        kept: list[str] = []
+
+        def body(*args: Any, **kwargs: Any) -> None:
+            if spy.call_count == 1:
+                transaction.on_commit(lambda: kept.append("outer"))
+                self.act()  # runs this receiver again, which fails
+            else:
+                failing()
+
+        with (
+            self.spy(self.branch, side_effect=body) as spy,
+            self.captureOnCommitCallbacks(execute=True),
+            self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs,
+            transaction.atomic(),
+        ):
+            result = self.act()
+        self.assertEqual(spy.call_count, 2)
+        self.assertEqual(len(logs.records), 1, "only the inner receiver fails")
+        self.assertTrue(self.acted(result), "the caller's work was rolled back")
+        self.assertEqual(kept, ["outer"], "the outer body's on_commit was dropped")
+        self.assert_body_work_undone()
+
     def test_savepoint_per_receiver_inside_a_transaction(self) -> None:
-        """log: a SAVEPOINT and its RELEASE around the receiver, nothing else; raise:
-        no query."""
-        handled, bare = self.queries_with_and_without_the_receiver()
-        expected = 2 if self.on_error == "log" else 0
-        self.assertEqual(savepoint_queries(handled) - savepoint_queries(bare), expected)
-        if not self.other_receivers:
-            expected += self.queries_for_any_listener
-        self.assertEqual(len(handled) - len(bare), expected)
+        """Inside atomic(), a body that runs no query adds none (a body that only
+        logs costs what a save with no receivers does); one that queries adds its
+        query and, with on_error log, one SAVEPOINT and its RELEASE."""
+        log = self.on_error == "log"
+        self.assert_queries_added(None, savepoints=0, in_atomic=True)
+        self.assert_queries_added(only_logs, savepoints=0, in_atomic=True)
+        self.assert_queries_added(query, savepoints=2 if log else 0, in_atomic=True)
 
 
 class CommitCases(FailingBody):
@@ -158,16 +258,39 @@ class CommitCases(FailingBody):
         self.assert_body_work_undone()
 
     def test_savepoints_outside_a_transaction(self) -> None:
-        """None for a save, where Django opens no transaction; a savepoint where Django
-        opens one: around the receivers of a delete or an m2m change."""
-        handled, bare = self.queries_with_and_without_the_receiver()
+        """Outside atomic(), a body that runs no query adds none; one that queries adds
+        its query and a savepoint only where Django opens a transaction itself (around
+        the receivers of a delete, an m2m change or a child model's save)."""
         log = self.on_error == "log"
+        self.assert_queries_added(None, savepoints=0)
+        self.assert_queries_added(only_logs, savepoints=0)
         expected = 2 if log and self.in_django_transaction() else 0
-        self.assertEqual(savepoint_queries(handled) - savepoint_queries(bare), expected)
+        self.assert_queries_added(query, savepoints=expected)
 
 
-def savepoint_queries(queries: CaptureQueriesContext) -> int:
+def savepoint_queries(
+    queries: CaptureQueriesContext,
+    kinds: tuple[str, ...] = ("SAVEPOINT", "RELEASE SAVEPOINT"),
+) -> int:
+    """How many of ``queries`` are of ``kinds``: by default, savepoints opened and
+    released."""
+    return sum(query["sql"].startswith(kinds) for query in queries.captured_queries)
+
+
+def statements(queries: CaptureQueriesContext) -> int:
+    """How many queries ran, less BEGIN and COMMIT: outside a transaction Django deletes
+    a row with no listener in one DELETE, and with one in a transaction of its own."""
     return sum(
-        query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
-        for query in queries.captured_queries
+        query["sql"] not in ("BEGIN", "COMMIT") for query in queries.captured_queries
     )
+
+
+def only_logs(*args: Any, **kwargs: Any) -> None:
+    """A body that logs and runs no query, as the starter bodies do."""
+    logger.info("a body that only logs")
+
+
+def query(*args: Any, **kwargs: Any) -> None:
+    """A body that runs one query; fails in an event loop's thread."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
