@@ -382,6 +382,7 @@ def test_adding_a_handler_through_the_prompts(project):
     assert git("status", "--porcelain", "--", "orders/handlers", "orders/signals.py", cwd=project.root) == ""
 
 
+@pytest.mark.slow
 def test_update_of_a_celery_app_from_2_0_0_adds_the_outbox(tmp_path):
     """A Celery app rendered by 2.0.0 gets the outbox and the relay from the update, and
     its table from the `makemigrations` the update message asks for; the migration graph
