@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from orm import WORKERS, render_apps, run_worker
+from outbox import measure_outbox
 from render import measure_render
 from timing import paired
 
@@ -41,6 +42,9 @@ FULL = {
     "load_rounds": 7,
     "rows": 10_000,
     "render_reps": 11,
+    "outbox_rounds": 11,
+    "outbox_saves": 100,
+    "latency_tasks": 30,
 }
 QUICK = {
     "save_rounds": 5,
@@ -48,6 +52,9 @@ QUICK = {
     "load_rounds": 3,
     "rows": 10_000,
     "render_reps": 1,
+    "outbox_rounds": 3,
+    "outbox_saves": 30,
+    "latency_tasks": 5,
 }
 
 # ----------------------------------------------------------------------------- report
@@ -243,6 +250,39 @@ def rows_from(results: dict, db: str = "sqlite") -> list[dict]:
             paired(r["update"], r["copier_copy"]),
             note="info" + ("; UPDATE LEFT CHANGES" if r["update_left_changes"] else ""),
         )
+    if (o := results.get("outbox")) and "skipped" not in o:
+        c, lat = o["costs"], o["latency"]
+        add(
+            "5 outbox",
+            "enqueue in the transaction: outbox INSERT vs 2.0.0's on_commit(.delay)",
+            f"{c['outbox']['inside']['median'] * 1e6:.0f} vs "
+            f"{c['delay']['inside']['median'] * 1e6:.0f} us",
+            paired(c["outbox"]["inside"], c["delay"]["inside"]),
+            note="info: one INSERT on PostgreSQL",
+        )
+        add(
+            "5 outbox",
+            "after the commit: fast path vs 2.0.0's .delay()",
+            f"{c['outbox']['after']['median'] * 1e3:.2f} vs "
+            f"{c['delay']['after']['median'] * 1e3:.2f} ms",
+            paired(c["outbox"]["after"], c["delay"]["after"]),
+            note="info: + SELECT FOR UPDATE, DELETE, COMMIT",
+        )
+        ms = {k: v["median"] * 1e3 for k, v in lat.items()}
+        add(
+            "5 outbox",
+            "commit to task start: fast path vs 2.0.0's .delay()",
+            f"{ms['outbox']:.1f} vs {ms['delay']:.1f} ms",
+            ms["outbox"] / ms["delay"],
+            note="info: a real worker, Redis",
+        )
+        add(
+            "5 outbox",
+            "commit to task start: relay_tasks --grace 0 --interval 0.1 vs fast path",
+            f"{ms['relay']:.1f} vs {ms['outbox']:.1f} ms",
+            ms["relay"] / ms["outbox"],
+            note="info: default --grace adds 5 s",
+        )
     return rows
 
 
@@ -275,8 +315,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        default="queries,save,load,render",
-        help="comma-separated: queries,save,load,render",
+        default="queries,save,load,render,outbox",
+        help="comma-separated: queries,save,load,render,outbox (outbox needs "
+        "PostgreSQL and redis-server, as the end-to-end tests do)",
     )
     parser.add_argument(
         "--profile",
@@ -298,7 +339,7 @@ def main() -> int:
 
     cfg = {**(QUICK if args.quick else FULL), "profile": args.profile, "db": args.db}
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
-    if unknown := set(groups) - {*WORKERS, "render"}:
+    if unknown := set(groups) - {*WORKERS, "render", "outbox"}:
         parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="dst-bench-"))
@@ -308,11 +349,14 @@ def main() -> int:
             render_apps(tmp)
         for group in groups:
             print(f"... {group}", file=sys.stderr, flush=True)
-            results[group] = (
-                measure_render(tmp, cfg)
-                if group == "render"
-                else run_worker(group, tmp, cfg)
-            )
+            if group == "render":
+                results[group] = measure_render(tmp, cfg)
+            elif group == "outbox":
+                results[group] = measure_outbox(tmp, cfg)
+                if "skipped" in results[group]:
+                    print(f"outbox skipped: {results[group]['skipped']}", file=sys.stderr)
+            else:
+                results[group] = run_worker(group, tmp, cfg)
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)

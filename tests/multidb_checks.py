@@ -14,7 +14,7 @@ from unittest import mock
 from django.db import transaction
 from django.test import TestCase, TransactionTestCase
 
-from .. import handlers
+from .. import handlers, outbox
 from ..models import Order
 from ..tasks import enqueue_on_commit
 
@@ -102,12 +102,17 @@ class OriginalTests(TestCase):
 
 
 class EnqueueOnCommitTests(TransactionTestCase):
-    """A task queued by a handler waits for the transaction of the signal's database."""
+    """A task queued by a handler is written to the outbox of the signal's database, in
+    its transaction, and sent after that commits."""
 
     databases = DATABASES
 
     def setUp(self) -> None:
         self.task = mock.Mock()
+        self.task.name = "orders.tasks.notify"
+        sender = mock.patch.object(outbox, "send")
+        self.send = sender.start()
+        self.addCleanup(sender.stop)
 
         def queue(sender: Any, instance: Order, *args: Any, **kwargs: Any) -> None:
             enqueue_on_commit(self.task, instance.pk)
@@ -118,19 +123,30 @@ class EnqueueOnCommitTests(TransactionTestCase):
         patcher.start()
         self.addCleanup(patcher.stop)
 
+    def sent(self) -> list[list[Any]]:
+        """The arguments of each task sent to the broker."""
+        return [call.args[2] for call in self.send.call_args_list]
+
+    def outbox_rows(self, using: str) -> int:
+        return outbox.OutboxTask.objects.using(using).count()
+
     def test_rollback_on_another_database_queues_nothing(self) -> None:
         with contextlib.suppress(Rollback), transaction.atomic(using="other"):
             Order(name="a").save(using="other")
+            self.assertEqual(self.outbox_rows("other"), 1)
             raise Rollback
         self.assertFalse(Order.objects.using("other").exists())
-        self.task.delay.assert_not_called()
+        self.assertEqual(self.outbox_rows("other"), 0)
+        self.assertEqual(self.sent(), [])
 
     def test_commit_on_another_database_queues_after_commit(self) -> None:
         with transaction.atomic(using="other"):
             order = Order(name="a")
             order.save(using="other")
-            self.task.delay.assert_not_called()
-        self.task.delay.assert_called_once_with(order.pk)
+            self.assertEqual((self.outbox_rows("other"), self.outbox_rows("default")), (1, 0))
+            self.assertEqual(self.sent(), [])
+        self.assertEqual(self.sent(), [[order.pk]])
+        self.assertEqual(self.outbox_rows("other"), 0)
 
     def test_explicit_database_outside_handlers(self) -> None:
         with contextlib.suppress(Rollback), transaction.atomic(using="other"):
@@ -138,5 +154,5 @@ class EnqueueOnCommitTests(TransactionTestCase):
             raise Rollback
         with transaction.atomic(using="other"):
             enqueue_on_commit(self.task, 2, using="other")
-            self.task.delay.assert_not_called()
-        self.task.delay.assert_called_once_with(2)
+            self.assertEqual(self.sent(), [])
+        self.assertEqual(self.sent(), [[2]])

@@ -170,10 +170,21 @@ class RedisServer:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
+        self.executable = executable
         self.log = folder / "redis.log"
+        self.client = redis.Redis(
+            port=self.port, socket_timeout=2, socket_connect_timeout=2
+        )
+        self.backend = redis.Redis(port=self.port, db=1, socket_timeout=2)  # results
+        self.start()
+
+    def start(self) -> None:
+        """Start redis-server on this server's port (again, after ``shutdown``)."""
+        import redis
+
         self.process = subprocess.Popen(
             [
-                executable,
+                self.executable,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -185,14 +196,10 @@ class RedisServer:
                 "--daemonize",
                 "no",
             ],
-            stdout=self.log.open("w"),
+            stdout=self.log.open("a"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.client = redis.Redis(
-            port=self.port, socket_timeout=2, socket_connect_timeout=2
-        )
-        self.backend = redis.Redis(port=self.port, db=1, socket_timeout=2)  # results
 
         def answers() -> bool:
             if self.process.poll() is not None:
@@ -221,11 +228,17 @@ class RedisServer:
         stop(self.process)
 
 
-def run_killed_after_commit(python: str | Path, cwd: Path, env: dict) -> int:
+def run_killed_after_commit(python: str | Path, cwd: Path, env: dict, *args: str) -> int:
     """Run e2e_client.py's crash phase, which SIGKILLs itself right after its commit;
-    the pk of the order it committed."""
+    the pk of the (first) order it committed."""
+    return killed_after_commit(python, cwd, env, *args)["pk"]
+
+
+def killed_after_commit(python: str | Path, cwd: Path, env: dict, *args: str) -> dict:
+    """Run e2e_client.py's crash phase (with ``args``), which SIGKILLs itself right
+    after its commit; the JSON line it printed before the commit."""
     result = subprocess.run(
-        [str(python), "e2e_client.py", "crash"],
+        [str(python), "e2e_client.py", "crash", *args],
         cwd=cwd,
         env={**os.environ, **env},
         capture_output=True,
@@ -235,4 +248,4 @@ def run_killed_after_commit(python: str | Path, cwd: Path, env: dict) -> int:
     )
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert "survived" not in result.stdout
-    return json.loads(result.stdout.splitlines()[0])["pk"]
+    return json.loads(result.stdout.splitlines()[0])

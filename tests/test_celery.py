@@ -6,20 +6,22 @@ worker did. Without the services these tests skip, and under CI=true they fail.
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import django
 import pytest
 
 from conftest import BIN, Host, load_answers, render, start_project
-from services import RedisServer, pg_rows, pg_settings, run_bounded, run_killed_after_commit, stop, wait_for
+from services import RedisServer, killed_after_commit, pg_rows, pg_settings, run_bounded, stop, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -74,6 +76,7 @@ def probe(sender=None, task_id=None, task=None, args=None, **kwargs):
 
 # Run as a separate process with the host's settings; prints one JSON line.
 CLIENT_PY = """\
+import importlib
 import json
 import logging
 import os
@@ -93,6 +96,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from orders.models import Order
+from orders.outbox import OutboxTask
 from orders.tasks import send_order_confirmation_email
 
 published = []
@@ -109,7 +113,7 @@ class Rollback(Exception):
 
 class Capture(logging.Handler):
     def __init__(self):
-        super().__init__(logging.ERROR)
+        super().__init__(logging.WARNING)
         self.records = []
 
     def emit(self, record):
@@ -125,10 +129,15 @@ def commit_and_rollback():
     except Rollback:
         pass
     after_rollback = list(published)
+    outbox_after_rollback = OutboxTask.objects.count()
     with transaction.atomic():
         committed = Order.objects.create(user=user, total=10)
         before_commit = list(published)
+        outbox_in_transaction = [str(pk) for pk in OutboxTask.objects.values_list("pk", flat=True)]
     return {
+        "outbox_after_rollback": outbox_after_rollback,
+        "outbox_in_transaction": outbox_in_transaction,
+        "outbox_after_commit": OutboxTask.objects.count(),
         "rolled_back": rolled_back.pk,
         "rolled_back_exists": Order.objects.filter(pk=rolled_back.pk).exists(),
         "published_after_rollback": after_rollback,
@@ -141,7 +150,8 @@ def commit_and_rollback():
 
 def outage():
     capture = Capture()
-    logging.getLogger("django.db.backends.base").addHandler(capture)
+    for name in ("django.db.backends.base", "orders.outbox"):
+        logging.getLogger(name).addHandler(capture)
     user = get_user_model().objects.create_user(f"e2e-{uuid.uuid4().hex[:8]}")
     pk = raised = None
     start = time.monotonic()
@@ -168,19 +178,31 @@ def outage():
     }
 
 
-def crash():
+def crash(count="1", *also):
     user = get_user_model().objects.create_user(f"e2e-{uuid.uuid4().hex[:8]}")
     with transaction.atomic():
-        # Registered before the save, so it is the first thing to run after the commit:
+        # Registered before the saves, so it is the first thing to run after the commit:
         # the process dies with the data committed and nothing else done.
         transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
-        order = Order.objects.create(user=user, total=30)
-        print(json.dumps({"pk": order.pk}), flush=True)
+        pks = [Order.objects.create(user=user, total=30).pk for _ in range(int(count))]
+        for module in also:  # another app of the template: its task, in the same commit
+            tasks = importlib.import_module(f"{module}.tasks")
+            tasks.enqueue_on_commit(tasks.charge, pks[0])
+        print(json.dumps({"pk": pks[0], "pks": pks}), flush=True)
     return {"survived": True}
 
 
-phases = {"commit-and-rollback": commit_and_rollback, "outage": outage, "crash": crash}
-print(json.dumps(phases[sys.argv[1]]()))
+def saves(count):
+    user = get_user_model().objects.create_user(f"e2e-{uuid.uuid4().hex[:8]}")
+    pks = []
+    for total in range(int(count)):
+        with transaction.atomic():
+            pks.append(Order.objects.create(user=user, total=total).pk)
+    return {"pks": pks}
+
+
+phases = {"commit-and-rollback": commit_and_rollback, "outage": outage, "crash": crash, "saves": saves}
+print(json.dumps(phases[sys.argv[1]](*sys.argv[2:])))
 """
 
 
@@ -205,16 +227,22 @@ CELERY_IMPORTS = ["proj.e2e_probe"]
 
 class CeleryHost:
     """examples/orders.yml rendered into a host project with a Celery app on Redis and
-    PostgreSQL; runs the worker and the client script as separate processes."""
+    PostgreSQL (and, with ``billing``, a second app of the template with a `charge`
+    task); runs workers, relays and the client script as separate processes."""
 
-    def __init__(self, root: Path, redis: RedisServer, database: str):
+    def __init__(self, root: Path, redis: RedisServer, database: str, billing: bool = False):
         answers = {**load_answers("orders.yml"), "app_name": "orders"}
         self.redis = redis
         self.database = database
+        self.apps = ["orders", "billing"] if billing else ["orders"]
+        # The second app is listed last: Django runs the first app's relay_tasks.
+        extra = '\nINSTALLED_APPS += ["billing"]\n' if billing else ""
         self.host: Host = start_project(
-            root, "orders", pg_settings(database) + celery_settings(redis)
+            root, "orders", pg_settings(database) + celery_settings(redis) + extra
         )
         render(self.host.app_dir, answers)
+        if billing:
+            render(root / "billing", BILLING)
         proj = root / "proj"
         (proj / "celery.py").write_text(CELERY_PY)
         (proj / "__init__.py").write_text(PROJ_INIT)
@@ -225,7 +253,7 @@ class CeleryHost:
             "PYTHONPATH": str(root),
             "PYTHONUNBUFFERED": "1",
         }
-        self.worker_log = root / "worker.log"
+        self.processes = 0
         run_bounded(
             sys.executable,
             "manage.py",
@@ -237,46 +265,81 @@ class CeleryHost:
             env=self.env,
         )
 
+    def spawn(self, kind: str, *command: str | Path) -> subprocess.Popen:
+        """Start a long-lived process of the host, logging to <kind>-<n>.log."""
+        self.processes += 1
+        log = self.host.root / f"{kind}-{self.processes}.log"
+        with log.open("w") as out:
+            return subprocess.Popen(
+                [str(part) for part in command],
+                cwd=self.host.root,
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
     @contextmanager
     def worker(self) -> Iterator[subprocess.Popen]:
         """`celery -A proj worker` (solo pool), ready to take tasks; always stopped."""
         name = f"e2e-{uuid.uuid4().hex[:8]}@%h"
-        process = subprocess.Popen(
-            [
-                BIN / "celery",
-                "-A",
-                "proj",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                name,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=self.host.root,
-            env={**os.environ, **self.env},
-            stdout=self.worker_log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = self.spawn(
+            "worker",
+            BIN / "celery",
+            "-A",
+            "proj",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            name,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         )
+        log = self.host.root / f"worker-{self.processes}.log"
         try:
 
             def ready() -> bool:
                 if process.poll() is not None:
-                    pytest.fail(f"the worker exited:\n{self.log()}")
-                return " ready." in self.log()
+                    pytest.fail(f"the worker exited:\n{log.read_text()}")
+                return " ready." in log.read_text()
 
             wait_for(ready, 30, "the Celery worker to be ready")
             yield process
         finally:
             stop(process)
 
+    @contextmanager
+    def workers(self, count: int) -> Iterator[list[subprocess.Popen]]:
+        with ExitStack() as stack:
+            yield [stack.enter_context(self.worker()) for _ in range(count)]
+
+    def relay(self, *args: str) -> subprocess.Popen:
+        """`manage.py relay_tasks` with ``args`` (taking rows at once, polling fast)."""
+        return self.spawn(
+            "relay", sys.executable, "manage.py", "relay_tasks", "-v", "2",
+            "--interval", "0.1", *args,
+        )
+
+    @contextmanager
+    def relays(self, count: int, *args: str) -> Iterator[list[subprocess.Popen]]:
+        """``count`` relays; always stopped (SIGTERM, as a supervisor stops them)."""
+        processes = [self.relay(*args) for _ in range(count)]
+        try:
+            yield processes
+        finally:
+            for process in processes:
+                stop(process)
+
+    def logs(self, kind: str) -> str:
+        return "".join(path.read_text() for path in sorted(self.host.root.glob(f"{kind}-*.log")))
+
     def log(self) -> str:
-        return self.worker_log.read_text() if self.worker_log.exists() else ""
+        """What every worker of this host has logged."""
+        return self.logs("worker")
 
     def wait_until_ran(self, queued: dict, pk: int) -> None:
         """Wait for the worker to log that the task message ``queued`` succeeded."""
@@ -286,20 +349,21 @@ class CeleryHost:
             f"the worker to run {TASK}({pk})",
         )
 
-    def client(self, phase: str) -> dict:
+    def client(self, phase: str, *args: str) -> dict:
         result = run_bounded(
             sys.executable,
             "e2e_client.py",
             phase,
+            *args,
             cwd=self.host.root,
-            timeout=45,
+            timeout=120,
             env=self.env,
         )
         return json.loads(result.stdout.strip().splitlines()[-1])
 
-    def crash(self) -> int:
-        """Run the client's crash phase, killed right after its commit; the order's pk."""
-        return run_killed_after_commit(sys.executable, self.host.root, self.env)
+    def crash(self, *args: str) -> dict:
+        """Run the client's crash phase, killed right after its commit: what it printed."""
+        return killed_after_commit(sys.executable, self.host.root, self.env, *args)
 
     def runs(self, pk: int) -> list[str]:
         """Worker log lines of the stub task's own message for the order ``pk``."""
@@ -308,6 +372,32 @@ class CeleryHost:
             for line in self.log().splitlines()
             if f"{TASK}({pk})" in line and "probe:" not in line
         ]
+
+    def run_counts(self, task: str = TASK) -> Counter:
+        """How many times each worker ran ``task``, by primary key."""
+        return Counter(
+            int(pk)
+            for line in self.log().splitlines()
+            if "probe:" not in line
+            for pk in re.findall(rf"\b{task}\((\d+)\)", line)
+        )
+
+    def outbox(self, app: str = "orders") -> int:
+        """The rows left in an app's outbox."""
+        return pg_rows(self.database, f"SELECT count(*) FROM {app}_outboxtask")[0][0]
+
+    def queued(self) -> int:
+        """Messages waiting in the broker's default queue."""
+        return self.redis.client.llen("celery")
+
+
+# The second app of the template in the two-app project.
+BILLING = {
+    "app_name": "billing",
+    "model_name": "Invoice",
+    "task_backend": "celery",
+    "tasks": [{"app": "billing", "name": "charge"}],
+}
 
 
 @pytest.fixture
@@ -341,10 +431,15 @@ def test_worker_runs_task_once_after_commit_and_never_on_rollback(celery_host):
         )
         assert out["rolled_back_exists"] is False
         assert out["published_after_rollback"] == []
+        assert out["outbox_after_rollback"] == 0
         assert out["published_before_commit"] == []
         [queued] = out["published_after_commit"]
         assert queued["task"] == f"orders.tasks.{TASK}"
         assert queued["args"] == f"({committed},)"
+        # The outbox row written in the transaction gave the task its id; the fast path
+        # deleted it once sent.
+        assert out["outbox_in_transaction"] == [queued["id"]]
+        assert out["outbox_after_commit"] == 0
 
         # One solo worker takes tasks in order: the task of the rolled-back order, had it
         # been queued, would have run before the committed one's.
@@ -378,24 +473,22 @@ def test_worker_runs_task_once_after_commit_and_never_on_rollback(celery_host):
     show(f"took {time.monotonic() - started:.1f} s")
 
 
-def test_save_succeeds_and_error_is_logged_when_broker_is_down(celery_host):
+def test_broker_down_at_the_save_then_back_runs_the_task_exactly_once(celery_host):
+    """The save succeeds with Redis stopped; its task waits in the outbox, a relay backs
+    off without counting attempts, and once Redis is back the task runs once."""
     started = time.monotonic()
     redis = celery_host.redis
-    with celery_host.worker():
-        out = celery_host.client("commit-and-rollback")
-        [queued] = out["published_after_commit"]
-        celery_host.wait_until_ran(queued, out['committed'])
-        show(f"broker up: Order {out['committed']} -> {describe([queued])} ran")
+    redis.shutdown()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", redis.port)) != 0, "redis still up"
+    show(f"redis-server on port {redis.port} stopped (SHUTDOWN NOSAVE)")
 
-        redis.shutdown()
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", redis.port)) != 0, "redis still up"
-        show(f"redis-server on port {redis.port} stopped (SHUTDOWN NOSAVE)")
-
-        out = celery_host.client("outage")
+    out = celery_host.client("outage")
+    pk = out["pk"]
     show(
-        f"broker down: Order {out['pk']} saved: {out['saved']} in {out['seconds']} s; "
-        f"the save raised: {out['raised']}; queued: {describe(out['published'])}",
+        f"broker down: Order {pk} saved: {out['saved']} in {out['seconds']} s; "
+        f"the save raised: {out['raised']}; queued: {describe(out['published'])}; "
+        f"outbox rows: {celery_host.outbox()}",
         "logged:",
         *(
             f"  {r['level']} {r['logger']}: {r['message']} [{r['exception']}]"
@@ -412,39 +505,192 @@ def test_save_succeeds_and_error_is_logged_when_broker_is_down(celery_host):
             "enqueue_on_commit must pass on_commit a function, not a partial)"
         )
     assert out["raised"] is None, (
-        "with the broker down, the commit's on_commit(robust=True) callback must not "
-        f"raise into the code that saved; it raised {out['raised']}{hint}"
+        "with the broker down, the fast path must not raise into the code that saved; "
+        f"it raised {out['raised']}{hint}"
     )
-    [error] = out["logged"]
-    assert error["logger"] == "django.db.backends.base"
-    assert "in on_commit()" in error["message"]
-    # kombu's "Error 111 connecting to ..." from the broker, or the result backend's
-    # "Retry limit exceeded while trying to reconnect ...": both are Redis being down.
-    assert re.search("connect", error["exception"] or "", re.IGNORECASE)
+    [warning] = out["logged"]
+    assert (warning["logger"], warning["level"]) == ("orders.outbox", "WARNING")
+    assert "relay_tasks will send it" in warning["message"]
+    assert re.search("connect", warning["message"], re.IGNORECASE)
     assert out["seconds"] < 20
-    show(f"took {time.monotonic() - started:.1f} s")
+    assert celery_host.outbox() == 1
+
+    with celery_host.relays(1, "--grace", "0", "--max-backoff", "1"):
+        wait_for(
+            lambda: "Broker unreachable" in celery_host.logs("relay"), 30, "the relay to try"
+        )
+        attempts = pg_rows(celery_host.database, "SELECT attempts, failed FROM orders_outboxtask")
+        show(f"relay during the outage: backs off; the row's (attempts, failed): {attempts}")
+        assert attempts == [(0, False)]
+        redis.start()
+        show(f"redis-server on port {redis.port} started again")
+        with celery_host.worker():
+            wait_for(
+                lambda: celery_host.runs(pk) and celery_host.outbox() == 0 and celery_host.queued() == 0,
+                60,
+                f"the relay to send {TASK}({pk}) and a worker to run it",
+            )
+            exactly_once_so_far(celery_host)
+    show(
+        f"broker back: {TASK}({pk}) ran x{len(celery_host.runs(pk))}; outbox rows: "
+        f"{celery_host.outbox()}; took {time.monotonic() - started:.1f} s"
+    )
+    assert len(celery_host.runs(pk)) == 1
 
 
-def test_task_is_lost_when_the_process_is_killed_right_after_commit(celery_host):
-    """The crash of tests/test_tasks.py in the celery mode. Outcome: the task is lost, as
-    the README's table says: it is sent to the broker only after the commit."""
-    redis = celery_host.redis
-    pk = celery_host.crash()
+def exactly_once_so_far(celery_host: CeleryHost) -> None:
+    """Save once more and wait for its task: one solo worker takes tasks in order, so a
+    duplicate of an earlier task, had one been queued, would have run before it."""
+    out = celery_host.client("commit-and-rollback")
+    [after] = out["published_after_commit"]
+    celery_host.wait_until_ran(after, out["committed"])
+    assert len(celery_host.runs(out["committed"])) == 1
+
+
+def test_task_of_a_process_killed_at_commit_runs_exactly_once_when_the_relay_runs(celery_host):
+    """The crash of tests/test_tasks.py in the celery mode: the process dies before the
+    fast path, the task waits in the outbox, and the relay sends it."""
+    out = celery_host.crash()
+    pk = out["pk"]
     saved = bool(pg_rows(celery_host.database, "SELECT 1 FROM orders_order WHERE id = %s", pk))
-    queued = redis.client.llen("celery")
-    with celery_host.worker():
-        # One solo worker takes tasks in order: once a task queued after the crash has
-        # run, the crashed process's task would have run too, had it been queued.
-        out = celery_host.client("commit-and-rollback")
-        [after] = out["published_after_commit"]
-        celery_host.wait_until_ran(after, out['committed'])
+    rows, queued = celery_host.outbox(), celery_host.queued()
     show(
         f"process killed (SIGKILL) right after committing Order {pk}: row saved: {saved}; "
-        f"tasks in the broker: {queued}; {TASK}({pk}) ran x{len(celery_host.runs(pk))} "
-        f"(a later task, {TASK}({out['committed']}), ran x{len(celery_host.runs(out['committed']))}): "
-        f"the task is {'lost' if not celery_host.runs(pk) else 'not lost'}"
+        f"outbox rows: {rows}; tasks in the broker: {queued}"
     )
     assert saved
-    assert queued == 0
-    assert celery_host.runs(pk) == []
-    assert len(celery_host.runs(out["committed"])) == 1
+    assert (rows, queued) == (1, 0)
+    started = time.monotonic()
+    with celery_host.worker(), celery_host.relays(1, "--grace", "1"):
+        wait_for(
+            lambda: celery_host.runs(pk) and celery_host.outbox() == 0,
+            30,
+            f"the relay to send {TASK}({pk}) and the worker to run it",
+        )
+        exactly_once_so_far(celery_host)
+    show(
+        f"relay started: {TASK}({pk}) ran x{len(celery_host.runs(pk))} "
+        f"{time.monotonic() - started:.1f} s later; outbox rows: {celery_host.outbox()}"
+    )
+    assert len(celery_host.runs(pk)) == 1
+
+
+KILLED_BATCH = 400
+
+
+def test_a_relay_killed_mid_batch_and_started_again_runs_every_task(celery_host):
+    """A relay SIGKILLed while it works through the outbox leaves the rest; a new one
+    sends them. Only the row it had sent and not yet deleted can run twice."""
+    pks = celery_host.crash(str(KILLED_BATCH))["pks"]
+    assert celery_host.outbox() == KILLED_BATCH
+    with celery_host.worker():
+        relay = celery_host.relay("--grace", "0")
+        try:
+            wait_for(
+                lambda: celery_host.outbox() < KILLED_BATCH * 3 // 4,
+                30,
+                "the relay to send a quarter of the outbox",
+                interval=0.02,
+            )
+            os.killpg(relay.pid, signal.SIGKILL)
+            relay.wait(10)
+        finally:
+            stop(relay)
+        left = celery_host.outbox()
+        show(f"relay SIGKILLed with {left} of {KILLED_BATCH} rows left in the outbox")
+        assert 0 < left < KILLED_BATCH
+        with celery_host.relays(1, "--grace", "0"):
+            wait_for(
+                lambda: celery_host.outbox() == 0
+                and celery_host.queued() == 0
+                and set(celery_host.run_counts()) >= set(pks),
+                90,
+                f"a new relay and the worker to run all {KILLED_BATCH} tasks",
+                interval=0.5,
+            )
+    runs = celery_host.run_counts()
+    twice = sorted(pk for pk in pks if runs[pk] > 1)
+    show(
+        f"a new relay sent the rest: {sum(runs[pk] for pk in pks)} runs for {KILLED_BATCH} "
+        f"tasks, every one at least once; run twice: {twice or 'none'}"
+    )
+    assert all(runs[pk] >= 1 for pk in pks)
+    assert len(twice) <= 1 and all(runs[pk] <= 2 for pk in pks)
+
+
+SAVERS, SAVES_EACH, WORKERS, RELAYS = 4, 250, 2, 2
+
+
+def test_1000_saves_from_4_processes_with_2_relays_and_2_workers_run_every_task_exactly_once(celery_host):
+    """The fast path, and two relays taking rows as soon as they are committed (--grace
+    0), so that they race the fast path for every row: each row is sent once."""
+    started = time.monotonic()
+    total = SAVERS * SAVES_EACH
+    with celery_host.workers(WORKERS), celery_host.relays(RELAYS, "--grace", "0"):
+        savers = [
+            subprocess.Popen(
+                [sys.executable, "e2e_client.py", "saves", str(SAVES_EACH)],
+                cwd=celery_host.host.root,
+                env={**os.environ, **celery_host.env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(SAVERS)
+        ]
+        pks = []
+        for saver in savers:
+            stdout, stderr = saver.communicate(timeout=180)
+            assert saver.returncode == 0, stderr
+            pks += json.loads(stdout.strip().splitlines()[-1])["pks"]
+        saved = time.monotonic()
+        wait_for(
+            lambda: celery_host.outbox() == 0
+            and celery_host.queued() == 0
+            and sum(celery_host.run_counts().values()) >= total,
+            120,
+            f"the workers to run {total} tasks",
+            interval=0.5,
+        )
+    runs = celery_host.run_counts()
+    relayed = sum(int(n) for n in re.findall(r"relay_tasks: sent (\d+)", celery_host.logs("relay")))
+    by_worker = [
+        len(re.findall(rf"{TASK}\[[\w-]+\] succeeded", path.read_text()))
+        for path in sorted(celery_host.host.root.glob("worker-*.log"))
+    ]
+    show(
+        f"{len(pks)} saves from {SAVERS} processes in {saved - started:.1f} s; "
+        f"{sum(runs.values())} runs of {TASK} for {len(runs)} orders, max runs per order "
+        f"{max(runs.values())}; sent by the fast path {total - relayed}, by the "
+        f"{RELAYS} relays {relayed}; runs by worker {by_worker}; drained "
+        f"{time.monotonic() - saved:.1f} s after the last save"
+    )
+    assert len(pks) == len(set(pks)) == total
+    assert runs == Counter(dict.fromkeys(pks, 1))
+    assert celery_host.outbox() == 0
+
+
+def test_one_relay_empties_the_outboxes_of_two_apps(tmp_path, redis_server, pg_database):
+    """Two apps of the template in one project: `relay_tasks` (the first app's, as
+    Django runs it) sends the tasks in both apps' outboxes."""
+    host = CeleryHost(tmp_path / "host", redis_server, pg_database, billing=True)
+    pk = host.crash("1", "billing")["pk"]
+    before = {app: host.outbox(app) for app in host.apps}
+    run_bounded(
+        sys.executable, "manage.py", "relay_tasks", "--once", "--grace", "0",
+        cwd=host.host.root, timeout=60, env=host.env,
+    )
+    after = {app: host.outbox(app) for app in host.apps}
+    with host.worker():
+        wait_for(
+            lambda: host.run_counts()[pk] and host.run_counts("charge")[pk],
+            30,
+            f"the worker to run {TASK}({pk}) and charge({pk})",
+        )
+    show(
+        f"killed at commit: outbox rows {before}; after one `relay_tasks --once`: {after}; "
+        f"ran {TASK}({pk}) x{host.run_counts()[pk]}, charge({pk}) x{host.run_counts('charge')[pk]}"
+    )
+    assert before == {"orders": 1, "billing": 1}
+    assert after == {"orders": 0, "billing": 0}
+    assert host.run_counts()[pk] == 1 and host.run_counts("charge")[pk] == 1

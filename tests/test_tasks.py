@@ -9,6 +9,7 @@ Without PostgreSQL these tests skip, and under CI=true they fail.
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -132,11 +133,13 @@ class TasksHost:
         tasks_py = self.host.app_dir / "tasks.py"
         text = tasks_py.read_text()
         for old, new in (
-            ("\nlogger = ", "\nfrom .models import AuditLog\n\nlogger = "),
+            ("\nlogger = ", "\nimport os\nimport time\n\nfrom .models import AuditLog\n\nlogger = "),
             (
                 f'    logger.info("{TASK}(%s)", pk)\n',
                 (
                     f'    logger.info("{TASK}(%s)", pk)\n'
+                    # A worker started with E2E_TASK_SECONDS runs long enough to be killed.
+                    '    time.sleep(float(os.environ.get("E2E_TASK_SECONDS", "0")))\n'
                     '    AuditLog.objects.create(action="confirmation_sent", object_id=str(pk))\n'
                 ),
             ),
@@ -167,8 +170,8 @@ class TasksHost:
         return run_bounded(*self.worker_command("--batch"), cwd=self.host.root, timeout=60, env=self.env).stdout
 
     @contextmanager
-    def workers(self, count: int) -> Iterator[list[subprocess.Popen]]:
-        """``count`` db_worker processes, each with its own log; always stopped."""
+    def workers(self, count: int, **env: str) -> Iterator[list[subprocess.Popen]]:
+        """``count`` db_worker processes, each with its own log and ``env``; always stopped."""
         with ExitStack() as stack:
             processes = []
             for number in range(count):
@@ -177,7 +180,7 @@ class TasksHost:
                 process = subprocess.Popen(
                     self.worker_command("--worker-id", f"worker-{number}"),
                     cwd=self.host.root,
-                    env={**os.environ, **self.env},
+                    env={**os.environ, **self.env, **env},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -316,3 +319,46 @@ def test_1000_saves_from_4_processes_with_2_workers_run_every_task_exactly_once(
     assert {status for status, _, _ in rows} == {"SUCCESSFUL"}
     assert all(len(worker_ids) == 1 for _, _, worker_ids in rows)
     assert set(by_worker) == {f"worker-{n}" for n in range(WORKERS)}, "a worker took no task"
+
+
+@pytest.mark.parametrize("django", [MAIN.django, "6.1"], ids=lambda v: f"django{v}")
+def test_a_task_a_killed_worker_left_running_runs_again_after_requeue_tasks(tmp_path, pg_database, django):
+    """A db_worker SIGKILLed mid-task leaves the task RUNNING, and no worker takes it;
+    `requeue_tasks --older-than` queues it again and a new worker runs it to success."""
+    tasks_host = TasksHost(tmp_path / "host", pg_database, toolchain_for(django))
+    pk = tasks_host.client("rollback-and-commit")["committed"]
+    with tasks_host.workers(1, E2E_TASK_SECONDS="60") as [worker]:
+        wait_for(
+            lambda: [row[0] for row in tasks_host.task_rows()] == ["RUNNING"], 30,
+            f"the worker to start {TASK}({pk})",
+        )
+        # --no-reload: the process is the worker itself, not an autoreloader above it.
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    left = tasks_host.task_rows()
+    untouched = tasks_host.drain()  # a new worker does not take a RUNNING task
+    still = [row[0] for row in tasks_host.task_rows()]
+    too_young = tasks_host.manage("requeue_tasks", "--older-than", "3600", timeout=60).stdout
+    time.sleep(1.1)
+    requeued = tasks_host.manage("requeue_tasks", "--older-than", "1", timeout=60).stdout
+    after_requeue = [row[0] for row in tasks_host.task_rows()]
+    worker_log = tasks_host.drain()
+    runs = tasks_host.confirmations()
+    rows = tasks_host.task_rows()
+    show(
+        f"Django {django}: db_worker SIGKILLed while running {TASK}({pk}): task rows "
+        f"{[(s, w) for s, _, w in left]}; a new worker leaves it {still}",
+        f"requeue_tasks --older-than 3600: {too_young.strip().splitlines()[-1]}; "
+        f"--older-than 1: {requeued.strip().splitlines()[-1]} -> {after_requeue}",
+        f"a new worker ran {TASK}({pk}) x{runs[pk]}; task rows {[(s, w) for s, _, w in rows]}",
+    )
+    assert worker.returncode == -signal.SIGKILL
+    assert [(status, worker_ids) for status, _, worker_ids in left] == [("RUNNING", ["worker-0"])]
+    assert still == ["RUNNING"], untouched
+    assert too_young.strip().endswith("0 task(s) of orders queued again")
+    assert requeued.strip().endswith("1 task(s) of orders queued again")
+    assert after_requeue == ["READY"]
+    assert runs == Counter({pk: 1}), worker_log
+    [(status, _, worker_ids)] = rows
+    assert status == "SUCCESSFUL" and worker_ids[0] == "worker-0" and len(worker_ids) == 2
+    assert "RUNNING" not in {row[0] for row in rows}

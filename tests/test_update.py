@@ -49,6 +49,20 @@ def release_1_0_0() -> str:
     return git("rev-parse", f"{bumps.split()[0]}^", cwd=ROOT).strip()
 
 
+def release_2_0_0() -> str:
+    """Release 2.0.0, the last one without the Celery outbox: its tag, or else the commit
+    that moved pyproject.toml to 2.0.0 (for a clone without tags)."""
+    tagged = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "v2.0.0^{commit}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    ).stdout.strip()
+    if tagged:
+        return tagged
+    bumps = git("log", "--reverse", "--format=%H", "-S", 'version = "2.0.0"', "--", "pyproject.toml", cwd=ROOT)
+    assert bumps, "no v2.0.0 tag and no commit that moved pyproject.toml to 2.0.0 in this clone"
+    return bumps.split()[0]
+
+
 def make_template_repo(repo: Path, tag: str | None) -> Path:
     """A template repository whose tag `previous` is the release ``tag`` (or the working
     tree, when there is none) and whose HEAD is the working tree."""
@@ -136,9 +150,16 @@ def assert_clean_update(host, kept: dict[Path, str]) -> None:
         assert text in path.read_text(), f"user edit lost in {path.name}"
     assert list(host.app_dir.rglob("*.rej")) == []
     assert "<<<<<<<" not in run("git", "diff", cwd=host.root).stdout
-    host.manage("makemigrations", "orders")
-    host.ruff("format", "--isolated", "orders/migrations")  # Django writes its own style
+    make_migrations(host)
     check_app(host)
+
+
+def make_migrations(host) -> None:
+    """`makemigrations orders`, as the update message asks, in the project's style."""
+    host.manage("makemigrations", "orders")
+    # Django writes its own style, and its own import order.
+    host.ruff("check", "--isolated", "--select", "I", "--fix", "-q", "orders/migrations")
+    host.ruff("format", "--isolated", "orders/migrations")
 
 
 def test_update_with_no_changes_changes_nothing(project):
@@ -287,6 +308,9 @@ def test_update_from_1_0_0_carries_use_celery_and_celery_tasks_over(tmp_path, ex
         tasks_py = (host.app_dir / "tasks.py").read_text()
         assert tasks_py.count("@shared_task(") == len(old["celery_tasks"])
         assert "signal_database" in tasks_py
+        # The outbox table, from the makemigrations the update message asks for.
+        assert "outbox" in result.stdout + result.stderr
+        make_migrations(host)
     else:
         assert new["task_backend"] == "none"
         assert "tasks" not in new
@@ -357,3 +381,40 @@ def test_adding_a_handler_through_the_prompts(project):
     again = yaml.safe_load((project.app_dir / ".copier-answers.yml").read_text())
     assert again["handlers"] == answers["handlers"]
     assert git("status", "--porcelain", "--", "orders/handlers", "orders/receivers.py", cwd=project.root) == ""
+
+
+@pytest.mark.slow
+def test_update_of_a_celery_app_from_2_0_0_adds_the_outbox(tmp_path):
+    """A Celery app rendered by 2.0.0 gets the outbox and the relay from the update, and
+    its table from the `makemigrations` the update message asks for; the migration graph
+    is then linear and `makemigrations --check` clean, as for a new app (whose first
+    migration has the table), and the relay runs on the updated app."""
+    template_repo = make_template_repo(tmp_path / "template", release_2_0_0())
+    host = start_project(tmp_path / "site", "orders")
+    git("init", "-q", cwd=host.root)
+    data = ["--data-file", template_repo / "examples" / "orders.yml"]
+    copier("copy", "--defaults", "--vcs-ref", "previous", *data, template_repo, "orders", cwd=host.root)
+    assert not (host.app_dir / "outbox.py").exists()
+    models_py = host.app_dir / "models.py"
+    edit(models_py, '    status = models.CharField(max_length=20, default="pending")\n',
+         '    status = models.CharField(max_length=20, default="pending")\n'
+         '    note = models.TextField(blank=True, default="")\n')
+    kept = {models_py: '    note = models.TextField(blank=True, default="")\n'}
+    commit(host.root, "orders from 2.0.0, edited")
+    host.manage("makemigrations", "orders")  # the user's own migration for their edit
+    commit(host.root, "the user's migration")
+
+    result = copier("update", "--defaults", "--vcs-ref", "HEAD", cwd=host.app_dir)
+    message = result.stdout + result.stderr
+    assert "outbox" in message and "python manage.py makemigrations orders" in message
+    for path in ("outbox.py", "relay.py", "management/commands/relay_tasks.py"):
+        assert (host.app_dir / path).exists(), path
+    assert "0001_initial.py" in {p.name for p in (host.app_dir / "migrations").glob("*.py")}
+    assert "OutboxTask" not in (host.app_dir / "migrations" / "0001_initial.py").read_text()
+    assert_clean_update(host, kept)
+    migrations = sorted(p.name for p in (host.app_dir / "migrations").glob("0*.py"))
+    assert len(migrations) == 3, migrations  # 0001 (2.0.0), the user's, the outbox's
+    assert "CreateModel(\n            name=\"OutboxTask\"" in (host.app_dir / "migrations" / migrations[-1]).read_text()
+    host.manage("migrate", "-v", "0")
+    relayed = host.manage("relay_tasks", "--once")
+    assert relayed.returncode == 0
