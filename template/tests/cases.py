@@ -46,13 +46,13 @@ class HandlerCases(Base):
     """What every handler's tests know: its bodies, receiver, signal and sender."""
 
     handler: ModuleType  # handlers/<name>.py
-    receiver: Callable[..., None]  # the receiver in signals.py
+    receiver: Callable[..., Any]  # the receiver in receivers.py
     signal: Signal
     dispatch_uid: str
     model: type[models.Model]
     on_error: str  # "log" or "raise": the handler's own answer, else the app's
     any_sender = False  # connected with no sender: it runs for every model
-    logger_name: str  # the app's logger; signals.py logs on "<app>.signals"
+    logger_name: str  # the app's logger; guards.py logs on "<app>.signals"
 
     def setUp(self) -> None:
         super().setUp()
