@@ -249,3 +249,25 @@ def killed_after_commit(python: str | Path, cwd: Path, env: dict, *args: str) ->
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert "survived" not in result.stdout
     return json.loads(result.stdout.splitlines()[0])
+
+
+def run_savers(python: str | Path, cwd: Path, env: dict, savers: int, each: int, timeout: float) -> list:
+    """Run ``savers`` e2e_client.py processes at once, each saving ``each`` orders; the
+    pks of all the orders they committed."""
+    processes = [
+        subprocess.Popen(
+            [str(python), "e2e_client.py", "saves", str(each)],
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(savers)
+    ]
+    pks = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=timeout)
+        assert process.returncode == 0, stderr
+        pks += json.loads(stdout.strip().splitlines()[-1])["pks"]
+    return pks

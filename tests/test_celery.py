@@ -21,7 +21,9 @@ import django
 import pytest
 
 from conftest import BIN, Host, load_answers, render, start_project
-from services import RedisServer, killed_after_commit, pg_rows, pg_settings, run_bounded, stop, wait_for
+from services import (
+    RedisServer, killed_after_commit, pg_rows, pg_settings, run_bounded, run_savers, stop, wait_for,
+)
 
 pytestmark = pytest.mark.services
 
@@ -627,22 +629,9 @@ def test_1000_saves_from_4_processes_with_2_relays_and_2_workers_run_every_task_
     started = time.monotonic()
     total = SAVERS * SAVES_EACH
     with celery_host.workers(WORKERS), celery_host.relays(RELAYS, "--grace", "0"):
-        savers = [
-            subprocess.Popen(
-                [sys.executable, "e2e_client.py", "saves", str(SAVES_EACH)],
-                cwd=celery_host.host.root,
-                env={**os.environ, **celery_host.env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(SAVERS)
-        ]
-        pks = []
-        for saver in savers:
-            stdout, stderr = saver.communicate(timeout=180)
-            assert saver.returncode == 0, stderr
-            pks += json.loads(stdout.strip().splitlines()[-1])["pks"]
+        pks = run_savers(
+            sys.executable, celery_host.host.root, celery_host.env, SAVERS, SAVES_EACH, timeout=180
+        )
         saved = time.monotonic()
         wait_for(
             lambda: celery_host.outbox() == 0

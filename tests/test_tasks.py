@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DJANGO_TASKS_SETTINGS, MAIN, Host, Toolchain, load_answers, render, start_project, toolchain_for
-from services import pg_rows, pg_settings, run_bounded, run_killed_after_commit, stop, wait_for
+from services import pg_rows, pg_settings, run_bounded, run_killed_after_commit, run_savers, stop, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -277,24 +277,8 @@ SAVERS, SAVES_EACH, WORKERS = 4, 250, 2
 
 def test_1000_saves_from_4_processes_with_2_workers_run_every_task_exactly_once(tasks_host):
     started = time.monotonic()
-    env = {**os.environ, **tasks_host.env}
     with tasks_host.workers(WORKERS) as workers:
-        savers = [
-            subprocess.Popen(
-                [tasks_host.python, "e2e_client.py", "saves", str(SAVES_EACH)],
-                cwd=tasks_host.host.root,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(SAVERS)
-        ]
-        pks = []
-        for saver in savers:
-            stdout, stderr = saver.communicate(timeout=120)
-            assert saver.returncode == 0, stderr
-            pks += json.loads(stdout.strip().splitlines()[-1])["pks"]
+        pks = run_savers(tasks_host.python, tasks_host.host.root, tasks_host.env, SAVERS, SAVES_EACH, timeout=120)
         saved = time.monotonic()
         total = SAVERS * SAVES_EACH
 
