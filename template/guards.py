@@ -5,9 +5,12 @@ Rendered by django-signal-template and rendered again by ``copier update``: don'
 - ``guard(log=...)``, for signals about a row (they send ``instance`` or ``raw``): skips
   raw saves (``loaddata``) and a receiver's re-entry for the row it is already handling,
   so a save inside a handler cannot loop.
-- ``logged``, for every other signal in on_error: log.
+- ``guard(log=..., row=False)``, for every other signal: neither applies.
 
-With ``log=True`` (and in ``logged``), an exception is logged with its traceback on the
+Every receiver first checks whether its handler is muted (testing.mute(), for a test or
+a bulk import): a muted receiver returns None and runs nothing.
+
+With ``log=True``, an exception is logged with its traceback on the
 ``<app>.signals`` logger and the operation goes on. Inside a transaction the body runs
 in a savepoint, opened on its first query (savepoints.py), so a failure loses only the
 body's own writes and on_commit callbacks, never the caller's: on PostgreSQL a failed
@@ -34,6 +37,17 @@ Receiver = TypeVar("Receiver", bound=Callable[..., Any])
 # The database whose signal a receiver is handling: a task queued from a handler with
 # enqueue_on_commit() waits for that database's transaction.
 signal_database: ContextVar[str | None] = ContextVar("signal_database", default=None)
+
+# What takes the tasks enqueue_on_commit() queues, instead of queuing them, while
+# testing.captured_tasks() is capturing them; else None.
+capturing: ContextVar[Callable[[Any, Any, Any, str], None] | None] = ContextVar(
+    "capturing", default=None
+)
+
+# The handlers muted in this context (testing.mute()): their names, or ALL_HANDLERS. A
+# context variable, so muting in one thread or task mutes nothing in another.
+muted: ContextVar[frozenset[str]] = ContextVar("muted", default=frozenset())
+ALL_HANDLERS = "*"
 
 # m2m_changed is sent before and after each change; the bodies run after it.
 _BEFORE_M2M_CHANGES = {"pre_add", "pre_remove", "pre_clear"}
@@ -78,12 +92,18 @@ def _run(
         signal_database.reset(token)
 
 
-def guard(*, log: bool) -> Callable[[Receiver], Receiver]:
-    """Skip raw saves and re-entry for the same row; ``log``: contain and log errors."""
+def guard(*, log: bool, row: bool = True) -> Callable[[Receiver], Receiver]:
+    """Skip muted handlers; ``row``: skip raw saves and re-entry for the same row;
+    ``log``: contain and log errors."""
 
     def decorate(receiver_func: Receiver) -> Receiver:
+        name = receiver_func.__name__
+
         @functools.wraps(receiver_func)
-        def wrapper(sender: Any, **kwargs: Any) -> Any:
+        def row_wrapper(sender: Any, **kwargs: Any) -> Any:
+            names = muted.get()
+            if names and (name in names or ALL_HANDLERS in names):
+                return None
             if kwargs.get("raw") or kwargs.get("action") in _BEFORE_M2M_CHANGES:
                 return None
             instance = kwargs.get("instance")
@@ -97,19 +117,16 @@ def guard(*, log: bool) -> Callable[[Receiver], Receiver]:
             finally:
                 _running.keys.discard(key)
 
-        return cast(Receiver, wrapper)
+        @functools.wraps(receiver_func)
+        def wrapper(sender: Any, **kwargs: Any) -> Any:
+            names = muted.get()
+            if names and (name in names or ALL_HANDLERS in names):
+                return None
+            return _run(receiver_func, log, sender, kwargs)
+
+        return cast(Receiver, row_wrapper if row else wrapper)
 
     return decorate
-
-
-def logged(receiver_func: Receiver) -> Receiver:
-    """Contain and log the errors of a receiver of a signal that is not about a row."""
-
-    @functools.wraps(receiver_func)
-    def wrapper(sender: Any, **kwargs: Any) -> Any:
-        return _run(receiver_func, True, sender, kwargs)
-
-    return cast(Receiver, wrapper)
 
 
 def saved_row(sender: Any, instance: Any, using: str) -> Any:
