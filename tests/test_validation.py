@@ -73,6 +73,9 @@ CASES = {
     "handler-model-for-post-migrate": (
         with_handler(signal="post_migrate", on_create=None, on_update=None, implementation="pass"),
         "handlers", ["on_order_created", "post_migrate", "AppConfig", "'*'"]),
+    "handler-class-prepared-of-a-model": (
+        with_handler(signal="class_prepared", on_create=None, on_update=None, implementation="pass"),
+        "handlers", ["on_order_created", "class_prepared", "Order", "never", "leave model out"]),
     "handler-unknown-django-signal": (
         with_handler(signal="django.db.models.signals.post_sve"), "handlers",
         ["on_order_created", "post_sve", "not a signal of django.db.models.signals", "post_save"]),

@@ -1,4 +1,10 @@
-"""Saved model instances for the tests, with every required field filled in."""
+"""Saved model instances for the tests, with every required field filled in.
+
+``make()`` arranges a row with every receiver of the model signals disconnected
+(``testing.only()``), so no handler writes a row the factory then writes again (a
+profile per new user, say); ``create()`` saves the row itself with the receivers
+connected, for the tests whose act is that save. Values in tests/data.py come first.
+"""
 
 import datetime
 import decimal
@@ -14,6 +20,9 @@ from django.core.management import call_command
 from django.db import models
 from django.utils import timezone
 
+from ..testing import only
+from . import data
+
 M = TypeVar("M", bound=models.Model)
 _numbers = itertools.count(1)
 
@@ -24,7 +33,7 @@ def value_for(field: Any) -> Any:
     if field.choices:
         return field.flatchoices[0][0]
     if field.is_relation:
-        return make(field.related_model)
+        return make(field.related_model)  # muted: arranging, not acting
     if isinstance(field, models.EmailField):
         return f"user{n}@example.com"
     if isinstance(field, models.URLField):
@@ -62,7 +71,9 @@ def value_for(field: Any) -> Any:
 def needs_value(field: Any) -> bool:
     """Whether creating a row fails unless ``field`` is given a value."""
     return not (
-        field.has_default()
+        # A multi-table child's link to its parent row: saving the child makes it.
+        getattr(field.remote_field, "parent_link", False)
+        or field.has_default()
         or field.null
         or isinstance(field, models.AutoField)
         or getattr(field, "auto_now", False)
@@ -71,7 +82,10 @@ def needs_value(field: Any) -> bool:
 
 
 def values_for(model: type[models.Model], **values: Any) -> dict[str, Any]:
-    """Field values for a new ``model`` row; ``values`` override the generated ones."""
+    """Field values for a new ``model`` row: ``values``, then tests/data.py's, then
+    made-up ones."""
+    with only():  # what data.py makes is arranged too
+        values = {**data.values(model), **values}
     for field in model._meta.concrete_fields:
         if field.name not in values and field.attname not in values:
             if needs_value(field):
@@ -84,11 +98,18 @@ def build(model: type[M], **values: Any) -> M:
     return model(**values_for(model, **values))
 
 
-def make(model: type[M], **values: Any) -> M:
-    """Create and return a row of ``model``; ``values`` override the generated ones."""
+def create(model: type[M], **values: Any) -> M:
+    """Save and return a new row of ``model``, with the receivers connected; the rows
+    it relates to are arranged with them disconnected."""
     instance = build(model, **values)
     instance.save(force_insert=True)
     return instance
+
+
+def make(model: type[M], **values: Any) -> M:
+    """Arrange a row of ``model``, with no receiver of the model signals connected."""
+    with only():
+        return create(model, **values)
 
 
 def unused_pk(model: type[models.Model]) -> Any:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.test.utils import CaptureQueriesContext
 
 from .factories import build, make, unused_pk
@@ -29,6 +29,13 @@ logger = logging.getLogger(__name__)
 
 
 class FailingBody(Base):
+    @property
+    def written_model(self) -> type[models.Model]:
+        """The model whose rows a failing body writes: the sender's, or for a
+        multi-table child (which bulk_create refuses) its topmost parent's."""
+        parents = self.model._meta.get_parent_list()
+        return parents[-1] if parents else self.model
+
     def queries_with_and_without_the_receiver(
         self, body: Callable[..., Any] | None = None, in_atomic: bool = False
     ) -> tuple[CaptureQueriesContext, CaptureQueriesContext]:
@@ -74,8 +81,9 @@ class FailingBody(Base):
         writes), then breaks the primary key's unique constraint (with the ORM or raw
         SQL): real handler bugs."""
         existing = make(self.model)
-        own_row = build(self.model, pk=unused_pk(self.model))
-        duplicate = build(self.model, pk=existing.pk)
+        model = self.written_model
+        own_row = build(model, pk=unused_pk(model))
+        duplicate = build(model, pk=existing.pk)
         self.own_row = own_row
         self.own_callbacks: list[str] = []
 
@@ -83,19 +91,19 @@ class FailingBody(Base):
             if callback_first:  # before the body's first query: before its savepoint
                 transaction.on_commit(lambda: self.own_callbacks.append("ran"))
             # bulk_create sends no signal, so the body does not run again.
-            self.model._base_manager.bulk_create([own_row])
+            model._base_manager.bulk_create([own_row])
             if not callback_first:
                 transaction.on_commit(lambda: self.own_callbacks.append("ran"))
             if raw_sql:
-                table = connection.ops.quote_name(self.model._meta.db_table)
-                column = connection.ops.quote_name(str(self.model._meta.pk.column))
+                table = connection.ops.quote_name(model._meta.db_table)
+                column = connection.ops.quote_name(str(model._meta.pk.column))
                 with connection.cursor() as cursor:
                     cursor.execute(
                         f"INSERT INTO {table} SELECT * FROM {table} WHERE {column} = %s",
                         [existing.pk],
                     )
             else:
-                self.model._base_manager.bulk_create([duplicate])
+                model._base_manager.bulk_create([duplicate])
 
         def body(*args: Any, **kwargs: Any) -> None:
             if own_atomic:
@@ -142,7 +150,7 @@ class FailingBody(Base):
         """The failed body's row and on_commit callback are gone."""
         self.assertIsNotNone(self.own_row.pk)
         self.assertFalse(
-            self.model._base_manager.filter(pk=self.own_row.pk).exists(),
+            self.written_model._base_manager.filter(pk=self.own_row.pk).exists(),
             "the failed body's own write was kept",
         )
         self.assertEqual(self.own_callbacks, [], "the failed body's on_commit ran")

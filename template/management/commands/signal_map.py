@@ -37,7 +37,14 @@ def sender_labels() -> dict[int, str]:
     return labels
 
 
-def connections(signal: Signal, labels: dict[int, str]) -> list[tuple[str, str, str]]:
+def is_signal(value: Any) -> bool:
+    """A Django Signal, or any other with Django's registry (Celery's signals)."""
+    return hasattr(value, "connect") and isinstance(
+        getattr(value, "receivers", None), list
+    )
+
+
+def connections(signal: Any, labels: dict[int, str]) -> list[tuple[str, str, str]]:
     """(sender, receiver, dispatch_uid) of every receiver connected to ``signal``."""
     rows = []
     for lookup_key, receiver, *_ in signal.receivers:
@@ -62,7 +69,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         config = apps.get_app_config(options["app_label"])
         labels = sender_labels()
-        signals: list[tuple[str, Signal]] = [
+        signals: list[tuple[str, Any]] = [
             (name, getattr(model_signals, name)) for name in MODEL_SIGNALS
         ]
         module = getattr(config.module, "signals", None)
@@ -76,7 +83,7 @@ class Command(BaseCommand):
         receivers = getattr(config.module, "receivers", None)
         known = {id(signal) for _, signal in signals}
         for name, value in (vars(receivers) if receivers else {}).items():
-            if isinstance(value, Signal) and id(value) not in known:
+            if is_signal(value) and id(value) not in known:
                 known.add(id(value))
                 signals.append((name, value))
         rows = [
