@@ -8,7 +8,8 @@ Rendered by django-signal-template and rendered again by ``copier update``: don'
 - ``guard(log=..., row=False)``, for every other signal: neither applies.
 
 Every receiver first checks whether its handler is muted (testing.mute(), for a test or
-a bulk import): a muted receiver returns None and runs nothing.
+a bulk import): a muted receiver returns None and runs nothing. Each run is timed, and
+logged, traced and listed when someone looks (observe.py).
 
 With ``log=True``, an exception is logged with its traceback on the
 ``<app>.signals`` logger and the operation goes on. Inside a transaction the body runs
@@ -21,16 +22,18 @@ handler vetoes the operation by raising.
 """
 
 import functools
-import logging
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
+from logging import DEBUG
+from time import perf_counter
 from typing import Any, TypeVar, cast
 
+from . import observe
+from .observe import Run, Wiring, logger
 from .savepoints import savepoint_on_first_query, savepoints_on_first_query
 
-# Logged where the receivers of 2.x logged, so existing LOGGING settings keep working.
-logger = logging.getLogger(f"{__package__}.signals")
+__all__ = ["guard", "logger", "saved_row", "signal_database"]
 
 Receiver = TypeVar("Receiver", bound=Callable[..., Any])
 
@@ -64,56 +67,82 @@ _running = _Running()
 
 
 def _run(
-    receiver_func: Callable[..., Any], log: bool, sender: Any, kwargs: dict[str, Any]
+    wiring: Wiring,
+    receiver_func: Callable[..., Any],
+    log: bool,
+    sender: Any,
+    kwargs: dict[str, Any],
 ) -> Any:
     """Call the receiver with the signal's database in ``signal_database``; ``log``: in
-    savepoints, logging an exception instead of raising it."""
+    savepoints, logging an exception instead of raising it. Each run is timed and, when
+    someone looks (observe.py), logged, traced and listed."""
     using = kwargs.get("using")
     token = signal_database.set(using)
+    fired = observe.watching()
+    run = None
+    if fired is not None:
+        run = Run(wiring.handler, wiring.signal, observe.sender_name(sender))
+        fired.append(run)
+    span = observe.start_span(wiring, sender) if observe.tracer() else None
+    error: BaseException | None = None
+    start = perf_counter()
     try:
         if not log:
             return receiver_func(sender, **kwargs)
-        try:
-            # A signal that names its database gets a savepoint there; one that names
-            # none, on each database in a transaction that the body queries.
-            savepoints = (
-                savepoint_on_first_query(using)
-                if using
-                else savepoints_on_first_query()
-            )
-            with savepoints:
-                return receiver_func(sender, **kwargs)
-        except Exception:
-            instance = kwargs.get("instance")
-            what = "" if instance is None else f" for {instance!r}"
-            logger.exception("%s failed%s", receiver_func.__qualname__, what)
-            return None
+        # A signal that names its database gets a savepoint there; one that names
+        # none, on each database in a transaction that the body queries.
+        savepoints = (
+            savepoint_on_first_query(using) if using else savepoints_on_first_query()
+        )
+        with savepoints:
+            return receiver_func(sender, **kwargs)
+    except Exception as exc:
+        error = exc
+        if not log:
+            raise
+        return None
     finally:
+        seconds = perf_counter() - start
         signal_database.reset(token)
+        if span is not None:
+            observe.end_span(span, error)
+        if (
+            error is not None
+            or seconds >= observe.slow_seconds
+            or run is not None
+            or logger.isEnabledFor(DEBUG)
+        ):
+            observe.report(wiring, sender, seconds, error, log, run)
 
 
-def guard(*, log: bool, row: bool = True) -> Callable[[Receiver], Receiver]:
+def guard(
+    *, log: bool, signal: str, row: bool = True
+) -> Callable[[Receiver], Receiver]:
     """Skip muted handlers; ``row``: skip raw saves and re-entry for the same row;
-    ``log``: contain and log errors."""
+    ``log``: contain and log errors. ``signal``: the signal's dotted path, for the
+    records and spans of observe.py."""
 
     def decorate(receiver_func: Receiver) -> Receiver:
         name = receiver_func.__name__
+        wiring = Wiring(name, signal)
 
         @functools.wraps(receiver_func)
         def row_wrapper(sender: Any, **kwargs: Any) -> Any:
             names = muted.get()
             if names and (name in names or ALL_HANDLERS in names):
-                return None
+                return observe.skipped(wiring, sender, "muted")
             if kwargs.get("raw") or kwargs.get("action") in _BEFORE_M2M_CHANGES:
+                if kwargs.get("raw"):
+                    observe.skipped(wiring, sender, "a raw save (loaddata)")
                 return None
             instance = kwargs.get("instance")
             pk = getattr(instance, "pk", None)
             key = (receiver_func, type(instance), id(instance) if pk is None else pk)
             if key in _running.keys:
-                return None
+                return observe.skipped(wiring, sender, "already running for this row")
             _running.keys.add(key)
             try:
-                return _run(receiver_func, log, sender, kwargs)
+                return _run(wiring, receiver_func, log, sender, kwargs)
             finally:
                 _running.keys.discard(key)
 
@@ -121,8 +150,8 @@ def guard(*, log: bool, row: bool = True) -> Callable[[Receiver], Receiver]:
         def wrapper(sender: Any, **kwargs: Any) -> Any:
             names = muted.get()
             if names and (name in names or ALL_HANDLERS in names):
-                return None
-            return _run(receiver_func, log, sender, kwargs)
+                return observe.skipped(wiring, sender, "muted")
+            return _run(wiring, receiver_func, log, sender, kwargs)
 
         return cast(Receiver, row_wrapper if row else wrapper)
 

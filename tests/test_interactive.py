@@ -135,4 +135,4 @@ def test_a_handler_of_any_signal_is_added_at_the_first_copy(tmp_path):
     assert "new_handler" not in answers
     receivers = (tmp_path / "shop" / "receivers.py").read_text()
     assert "from django.contrib.auth.signals import user_logged_in" in receivers
-    assert '@receiver(user_logged_in, dispatch_uid="shop.on_user_logged_in", weak=False)\n@guard(log=False, row=False)\ndef' in receivers
+    assert '@receiver(user_logged_in, dispatch_uid="shop.on_user_logged_in", weak=False)\n@guard(log=False, signal="django.contrib.auth.signals.user_logged_in", row=False)\ndef' in receivers
