@@ -143,7 +143,6 @@ def report(
     seconds: float,
     error: BaseException | None,
     logged: bool,
-    fired: list[Run] | None,
     run: Run | None,
 ) -> None:
     """Log one finished run: ERROR for a failure contained by on_error: log, WARNING
