@@ -83,9 +83,9 @@ def _run(
     if fired is not None:
         run = Run(wiring.handler, wiring.signal, observe.sender_name(sender))
         fired.append(run)
-    span = observe.start_span(wiring, sender) if observe.tracer() else None
-    error: BaseException | None = None
     start = perf_counter()
+    span = observe.start_span(wiring, sender) if observe.tracer(start) else None
+    error: BaseException | None = None
     try:
         if not log:
             return receiver_func(sender, **kwargs)

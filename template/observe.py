@@ -69,12 +69,15 @@ _fired: ContextVar[list[Run] | None] = ContextVar("fired", default=None)
 # Slower than this, in seconds, a run is logged as a WARNING (settings, see configure).
 slow_seconds = DEFAULT_SLOW_MS / 1000
 _tracer: Any = None  # the tracer, once a tracer provider is configured
+_next_look = 0.0  # when to look for a tracer provider again (perf_counter seconds)
 
 
 def configure(**kwargs: Any) -> None:
-    """Read the slow threshold from the settings (again when a test overrides it)."""
-    global slow_seconds
+    """Read the slow threshold from the settings (again when a test overrides it), and
+    look for a tracer provider on the next run."""
+    global slow_seconds, _next_look
     slow_seconds = float(getattr(settings, SLOW_SETTING, DEFAULT_SLOW_MS)) / 1000
+    _next_look = 0.0
 
 
 configure()
@@ -95,16 +98,18 @@ def sender_name(sender: Any) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def watching() -> list[Run] | None:
-    """The fired() list of this context, or None; checked on every run."""
-    return _fired.get()
+# The fired() list of this context, or None; read on every run.
+watching = _fired.get
 
 
-def tracer() -> Any:
-    """The tracer, when OpenTelemetry is installed and a provider configured."""
-    global _tracer
-    if _tracer is not None or otel_trace is None:
+def tracer(now: float) -> Any:
+    """The tracer, when OpenTelemetry is installed and a provider configured. Until one
+    is, it looks again at most once a second (``now``: perf_counter()), since a look
+    costs as much as the rest of a run; configure() makes the next run look."""
+    global _tracer, _next_look
+    if _tracer is not None or otel_trace is None or now < _next_look:
         return _tracer
+    _next_look = now + 1.0
     provider = otel_trace.get_tracer_provider()
     if isinstance(
         provider, otel_trace.ProxyTracerProvider | otel_trace.NoOpTracerProvider
