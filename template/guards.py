@@ -31,7 +31,11 @@ from typing import Any, TypeVar, cast
 
 from . import observe
 from .observe import Run, Wiring, logger
-from .savepoints import savepoint_on_first_query, savepoints_on_first_query
+from .savepoints import (
+    connection_of,
+    savepoint_on_first_query,
+    savepoints_on_first_query,
+)
 
 __all__ = ["guard", "logger", "saved_row", "signal_database"]
 
@@ -89,8 +93,11 @@ def _run(
     try:
         if not log:
             return receiver_func(sender, **kwargs)
-        # A signal that names its database gets a savepoint there; one that names
+        # A signal that names its database gets a savepoint there, if it is in a
+        # transaction (outside one each query commits on its own); one that names
         # none, on each database in a transaction that the body queries.
+        if using and not connection_of(using).in_atomic_block:
+            return receiver_func(sender, **kwargs)
         savepoints = (
             savepoint_on_first_query(using) if using else savepoints_on_first_query()
         )
