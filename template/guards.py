@@ -132,15 +132,16 @@ def guard(
     def decorate(receiver_func: Receiver) -> Receiver:
         name = receiver_func.__name__
         wiring = Wiring(name, signal)
+        m2m = signal == "django.db.models.signals.m2m_changed"
 
         @functools.wraps(receiver_func)
         def row_wrapper(sender: Any, **kwargs: Any) -> Any:
             names = muted.get()
             if names and (name in names or ALL_HANDLERS in names):
                 return observe.skipped(wiring, sender, "muted")
-            if kwargs.get("raw") or kwargs.get("action") in _BEFORE_M2M_CHANGES:
-                if kwargs.get("raw"):
-                    observe.skipped(wiring, sender, "a raw save (loaddata)")
+            if kwargs.get("raw"):
+                return observe.skipped(wiring, sender, "a raw save (loaddata)")
+            if m2m and kwargs["action"] in _BEFORE_M2M_CHANGES:
                 return None
             instance = kwargs.get("instance")
             pk = getattr(instance, "pk", None)
