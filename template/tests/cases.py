@@ -30,6 +30,7 @@ from ..testing import only, recording, run_on_commit
 from . import data
 from .factories import build, create, load_fixture, make, values_for
 from .failures import FailureCases, query, savepoint_queries
+from .observed import ObservedCases
 
 if TYPE_CHECKING:
     from django.test import TestCase as Base
@@ -81,7 +82,15 @@ class HandlerCases(Base):
                 return
             with self.assertLogs(f"{self.logger_name}.signals", "ERROR") as logs:
                 operation()
-        self.assertEqual(logs.records[0].exc_info, (RuntimeError, error, mock.ANY))
+        record = logs.records[0]
+        self.assertEqual(record.exc_info, (RuntimeError, error, mock.ANY))
+        name = self.handler.__name__.rsplit(".", 1)[-1]
+        # The failure's record carries the run's names, and no field value.
+        self.assertEqual(
+            (record.handler, record.outcome),  # type: ignore[attr-defined]
+            (name, "error"),
+        )
+        self.assertIn(f"{name} (", record.getMessage())
 
     def assert_raised(
         self, kind: type[Exception], operation: Callable[[], Any]
@@ -171,7 +180,7 @@ class SaveOperation(HandlerCases):
         return self.model._base_manager.filter(pk=result.pk).exists()
 
 
-class SaveCases(SaveOperation, FailureCases):
+class SaveCases(SaveOperation, FailureCases, ObservedCases):
     """What pre_save and post_save handlers share: ``on_create`` and one update body."""
 
     update_branch: str  # on_update (post_save) or implementation (pre_save)
@@ -195,10 +204,20 @@ class SaveCases(SaveOperation, FailureCases):
 
     def test_fixture_load_runs_nothing(self) -> None:
         instance = make(self.model)
-        with self.spies("on_create", self.update_branch) as body:
+        with (
+            self.spies("on_create", self.update_branch) as body,
+            self.assertLogs(f"{self.logger_name}.signals", "DEBUG") as logs,
+        ):
             load_fixture([instance])
         body["on_create"].assert_not_called()
         body[self.update_branch].assert_not_called()
+        name = self.handler.__name__.rsplit(".", 1)[-1]
+        outcomes = [
+            getattr(r, "outcome", "")
+            for r in logs.records
+            if getattr(r, "handler", "") == name
+        ]
+        self.assertEqual(outcomes, ["skipped"], "a raw save is recorded as skipped")
 
     def test_error_in_body(self) -> None:
         self.assert_error_handled("on_create", lambda: create(self.model))
@@ -308,7 +327,7 @@ class DeleteOperation(HandlerCases):
         return not self.model._base_manager.filter(pk=result).exists()
 
 
-class DeleteCases(DeleteOperation, FailureCases):
+class DeleteCases(DeleteOperation, FailureCases, ObservedCases):
     def test_delete_runs_implementation(self) -> None:
         instance = make(self.model)
         with self.spy("implementation") as implementation:
@@ -374,7 +393,7 @@ class M2MOperation(HandlerCases):
         self.relation = getattr(self.instance, self.field_name)
 
 
-class M2MChangedCases(M2MOperation, FailureCases):
+class M2MChangedCases(M2MOperation, FailureCases, ObservedCases):
     def assert_ran(
         self, body: Any, action: str, pk_set: Any, reverse: bool = False
     ) -> None:
@@ -490,7 +509,7 @@ class SignalOperation(HandlerCases):
         return self.model._base_manager.filter(pk=result.pk).exists()
 
 
-class SignalCases(SignalOperation, FailureCases):
+class SignalCases(SignalOperation, FailureCases, ObservedCases):
     def test_send_runs_implementation(self) -> None:
         values = self.values()
         with self.spy("implementation") as implementation:
