@@ -2,7 +2,7 @@
 names only, a WARNING when slow, an entry in fired()."""
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.test import override_settings
 
