@@ -26,6 +26,7 @@ from django.db import (
 from django.dispatch import Signal
 from django.test.utils import CaptureQueriesContext
 
+from .. import observe
 from ..testing import only, recording, run_on_commit
 from . import data
 from .factories import build, create, load_fixture, make, values_for
@@ -499,6 +500,11 @@ class SignalOperation(HandlerCases):
 
     def connected_sender(self) -> Any:
         return None if self.sender is object else self.sender
+
+    def observed_sender(self) -> str:
+        """What the records call the sender act() sends with."""
+        meta = getattr(self.sender, "_meta", None)
+        return meta.label if meta is not None else observe.sender_name(self.sender)
 
     def act(self) -> Any:
         row = make(self.model)
