@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run
+
 USER_TESTS = Path(__file__).parent / "real_host" / "orders_observe_tests.py"
 
 NO_OPENTELEMETRY = """
@@ -40,5 +42,6 @@ def test_spans_and_what_fired(host_with):
     output = host.manage("test", "orders.tests.test_observe", "-v", "2").stderr
     assert "Ran 4 tests" in output and "OK" in output, output
     host.manage("migrate", "-v", "0")
-    assert "saved without opentelemetry" in host.manage("shell", "-c", NO_OPENTELEMETRY).stdout
+    without = run(host.toolchain.python, "-c", NO_OPENTELEMETRY, cwd=host.root)
+    assert "saved without opentelemetry" in without.stdout
     assert "no provider, no tracer" in host.manage("shell", "-c", NO_PROVIDER).stdout
