@@ -40,7 +40,7 @@ def test_spans_and_what_fired(host_with):
     host = host_with({})
     shutil.copy(USER_TESTS, host.app_dir / "tests" / "test_observe.py")
     output = host.manage("test", "orders.tests.test_observe", "-v", "2").stderr
-    assert "Ran 4 tests" in output and "OK" in output, output
+    assert "Ran 5 tests" in output and "OK" in output, output
     host.manage("migrate", "-v", "0")
     without = run(host.toolchain.python, "-c", NO_OPENTELEMETRY, cwd=host.root)
     assert "saved without opentelemetry" in without.stdout

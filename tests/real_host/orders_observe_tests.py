@@ -5,7 +5,8 @@ fired() around a request through the test client (the admin's add form)."""
 from unittest import mock
 
 from django.contrib.auth import get_user_model
-from django.test import TestCase
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory, TestCase
 from django.urls import reverse
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -92,3 +93,22 @@ class FiredTests(TestCase):
         )
         self.assertGreaterEqual(len(runs), 2)
         self.assertTrue(all(run.duration_ms >= 0 for run in runs))
+
+
+class ToolbarPanelTests(TestCase):
+    def test_the_panel_lists_the_runs_of_a_request(self) -> None:
+        from debug_toolbar.toolbar import DebugToolbar
+
+        from ..toolbar import SignalsPanel
+
+        def view(request: HttpRequest) -> HttpResponse:
+            Order.objects.create(name="first")
+            return HttpResponse("ok")
+
+        request = RequestFactory().get("/")
+        panel = SignalsPanel(DebugToolbar(request, view), view)
+        self.assertEqual(panel.process_request(request).content, b"ok")
+        runs = panel.get_stats()["runs"]
+        self.assertEqual([run["handler"] for run in runs], ["before_order_save", "after_order_save"])
+        self.assertIn("<td>after_order_save</td><td>post_save</td><td>orders.Order</td>", panel.content)
+        self.assertTrue(panel.nav_subtitle.startswith("2 runs, "))
