@@ -13,6 +13,12 @@ from conftest import run
 
 USER_TESTS = Path(__file__).parent / "real_host" / "orders_observe_tests.py"
 
+# django-debug-toolbar installed, as its docs ask, for the panel's test.
+TOOLBAR_SETTINGS = """
+INSTALLED_APPS += ["debug_toolbar"]
+DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False}
+"""
+
 NO_OPENTELEMETRY = """
 import os, sys
 sys.modules["opentelemetry"] = None  # as if it were not installed
@@ -37,7 +43,7 @@ print("no provider, no tracer")
 
 @pytest.mark.slow
 def test_spans_and_what_fired(host_with):
-    host = host_with({})
+    host = host_with({}, TOOLBAR_SETTINGS)
     shutil.copy(USER_TESTS, host.app_dir / "tests" / "test_observe.py")
     output = host.manage("test", "orders.tests.test_observe", "-v", "2").stderr
     assert "Ran 5 tests" in output and "OK" in output, output
