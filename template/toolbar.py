@@ -32,13 +32,13 @@ class SignalsPanel(Panel):  # type: ignore[misc,unused-ignore]
     def content(self) -> str:
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} ms</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
             (
                 (
                     run["handler"],
                     run["signal"].rsplit(".", 1)[-1],
                     run["sender"],
-                    run["duration_ms"],
+                    f"{run['duration_ms']:.1f}",
                     run["outcome"],
                 )
                 for run in self.get_stats().get("runs", [])
