@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import observe as observe_bench
 from timing import rotations, summary, timed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -439,7 +440,21 @@ def worker_load(cfg: dict) -> dict:
     return {v: {**summary(ts), "rows": rows} for v, ts in times.items()}
 
 
-WORKERS = {"queries": worker_queries, "save": worker_save, "load": worker_load}
+def worker_observe(cfg: dict) -> dict:
+    return observe_bench.worker_observe(cfg, bench_models()["order"], Receivers(APP))
+
+
+def worker_sentry(cfg: dict) -> dict:
+    return observe_bench.worker_sentry(cfg, bench_models()["order"], Receivers(APP))
+
+
+WORKERS = {
+    "queries": worker_queries,
+    "save": worker_save,
+    "load": worker_load,
+    "observe": worker_observe,
+    "sentry": worker_sentry,
+}
 
 
 def run_worker(name: str, tmp: Path, cfg: dict) -> dict:

@@ -178,40 +178,89 @@ def measure_outbox(tmp: Path, cfg: dict) -> dict:
         return {"skipped": f"PostgreSQL and Redis are needed: {error}"}
     processes: list[subprocess.Popen] = []
     try:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "proj.settings", "PYTHONPATH": str(host)}
-        subprocess.run([sys.executable, "-m", "django", "startproject", "proj", str(host)], check=True)
-        answers = {**yaml.safe_load((ROOT / "examples" / "orders.yml").read_text()), "app_name": "orders"}
-        run_copy(str(ROOT), str(host / "orders"), data=answers, defaults=True, quiet=True, vcs_ref="HEAD")
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "proj.settings",
+            "PYTHONPATH": str(host),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "django", "startproject", "proj", str(host)],
+            check=True,
+        )
+        answers = {
+            **yaml.safe_load((ROOT / "examples" / "orders.yml").read_text()),
+            "app_name": "orders",
+        }
+        run_copy(
+            str(ROOT),
+            str(host / "orders"),
+            data=answers,
+            defaults=True,
+            quiet=True,
+            vcs_ref="HEAD",
+        )
         settings = host / "proj" / "settings.py"
         settings.write_text(
-            settings.read_text().replace("INSTALLED_APPS = [", "INSTALLED_APPS = [\n    'orders',", 1)
+            settings.read_text().replace(
+                "INSTALLED_APPS = [", "INSTALLED_APPS = [\n    'orders',", 1
+            )
             + services.pg_settings(name)
             + 'DATABASES["default"]["CONN_MAX_AGE"] = None\n'
             + f"CELERY_BROKER_URL = {redis_server.url(0)!r}\n"
             + 'CELERY_IMPORTS = ["proj.probe"]\n'
         )
         (host / "proj" / "celery.py").write_text(CELERY_PY)
-        (host / "proj" / "__init__.py").write_text("from .celery import app as celery_app\n")
+        (host / "proj" / "__init__.py").write_text(
+            "from .celery import app as celery_app\n"
+        )
         (host / "proj" / "probe.py").write_text(PROBE_PY)
         (host / "client.py").write_text(CLIENT_PY)
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "-v", "0"], cwd=host, env=env, check=True)
         log = (host / "worker.log").open("w")
         worker = subprocess.Popen(
-            [Path(sys.executable).parent / "celery", "-A", "proj", "worker", "--pool", "solo",
-             "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=host, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                Path(sys.executable).parent / "celery",
+                "-A",
+                "proj",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=host,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         processes.append(worker)
         wait_for_worker(redis_server, worker, host / "worker.log")
 
         def client(phase: str) -> dict:
             result = subprocess.run(
-                [sys.executable, "client.py", json.dumps(cfg), str(Path(__file__).parent), phase],
-                cwd=host, env=env, capture_output=True, text=True, check=False, timeout=600,
+                [
+                    sys.executable,
+                    "client.py",
+                    json.dumps(cfg),
+                    str(Path(__file__).parent),
+                    phase,
+                ],
+                cwd=host,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
             )
             if result.returncode != 0:
-                raise SystemExit(f"outbox bench {phase} failed:\n{result.stdout}\n{result.stderr}")
+                raise SystemExit(
+                    f"outbox bench {phase} failed:\n{result.stdout}\n{result.stderr}"
+                )
             return json.loads(result.stdout.strip().splitlines()[-1])
 
         results = {"costs": client("costs"), "latency": {}}
@@ -219,7 +268,10 @@ def measure_outbox(tmp: Path, cfg: dict) -> dict:
             results["latency"][kind] = client(kind)
         relay = subprocess.Popen(
             [*manage, "relay_tasks", "--grace", "0", "--interval", "0.1"],
-            cwd=host, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=host,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         processes.append(relay)

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from observe import RECEIVERS_PER_CREATE
 from orm import WORKERS, render_apps, run_worker
 from outbox import measure_outbox
 from render import measure_render
@@ -283,6 +284,59 @@ def rows_from(results: dict, db: str = "sqlite") -> list[dict]:
             ms["relay"] / ms["outbox"],
             note="info: default --grace adds 5 s",
         )
+    if (ob := results.get("observe")) and (se := results.get("sentry")):
+        per_run: dict[str, float] = {}  # what each adds to one receiver run, in us
+        for name, side, base, data in (
+            ("records", "records", "order", ob),
+            ("spans", "spans", "order", ob),
+            ("sentry", "spans_on", "spans_off", se),
+        ):
+            added = data[side]["median"] - data[base]["median"]
+            per_run[name] = added / RECEIVERS_PER_CREATE * 1e6
+        for label, side, base, data, note in (
+            (
+                "as rendered (logger above DEBUG, no tracer) vs none connected",
+                "order",
+                "bare",
+                ob,
+                "info: see 2 save",
+            ),
+            (
+                "DEBUG records on vs as rendered",
+                "records",
+                "order",
+                ob,
+                f"info: {per_run['records']:.1f} us a receiver run",
+            ),
+            (
+                "OpenTelemetry spans on vs as rendered",
+                "spans",
+                "order",
+                ob,
+                f"info: {per_run['spans']:.1f} us a receiver run",
+            ),
+            (
+                "Sentry signals_spans=True vs False",
+                "spans_on",
+                "spans_off",
+                se,
+                f"info: {per_run['sentry']:.1f} us a receiver run",
+            ),
+        ):
+            add(
+                "6 observe",
+                f"create: Order, {label}",
+                f"{data[side]['median'] * 1e6:.1f} vs {data[base]['median'] * 1e6:.1f} us",
+                paired(data[side], data[base]),
+                note=note,
+            )
+        add(
+            "6 observe",
+            "a receiver run's span: ours vs Sentry's signal span",
+            f"{per_run['spans']:.1f} vs {per_run['sentry']:.1f} us",
+            per_run["spans"] / per_run["sentry"],
+            target=1.0,
+        )
     return rows
 
 
@@ -354,7 +408,9 @@ def main() -> int:
             elif group == "outbox":
                 results[group] = measure_outbox(tmp, cfg)
                 if "skipped" in results[group]:
-                    print(f"outbox skipped: {results[group]['skipped']}", file=sys.stderr)
+                    print(
+                        f"outbox skipped: {results[group]['skipped']}", file=sys.stderr
+                    )
             else:
                 results[group] = run_worker(group, tmp, cfg)
     finally:
