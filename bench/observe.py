@@ -37,7 +37,7 @@ def _creates(model, n: int):
 def worker_observe(cfg: dict, order, receivers) -> dict:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
         InMemorySpanExporter,
     )
@@ -46,7 +46,7 @@ def worker_observe(cfg: dict, order, receivers) -> dict:
     n, rounds = cfg["saves"], cfg["save_rounds"]
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     tracer = provider.get_tracer("bench")
     logger = logging.getLogger("orders.signals")

@@ -127,6 +127,7 @@ def start_span(wiring: Wiring, sender: Any) -> tuple[Any, Any]:
             "django.signal": wiring.signal,
             "django.signal.sender": sender_name(sender),
             "django.signal.handler": wiring.handler,
+            "django.signal.outcome": "ok",
         },
     )
     return span, otel_context.attach(otel_trace.set_span_in_context(span))
@@ -135,8 +136,8 @@ def start_span(wiring: Wiring, sender: Any) -> tuple[Any, Any]:
 def end_span(opened: tuple[Any, Any], error: BaseException | None) -> None:
     span, token = opened
     otel_context.detach(token)
-    span.set_attribute("django.signal.outcome", "ok" if error is None else "error")
     if error is not None:
+        span.set_attribute("django.signal.outcome", "error")
         span.record_exception(error)
         span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, repr(error)))
     span.end()
