@@ -143,6 +143,23 @@ def end_span(opened: tuple[Any, Any], error: BaseException | None) -> None:
     span.end()
 
 
+def _log(
+    level: int,
+    msg: str,
+    args: tuple[Any, ...],
+    extra: dict[str, Any],
+    exc_info: Any = None,
+) -> None:
+    """Log a record as ``logger.log()`` would, without looking for the caller's line
+    in the stack (the costliest part of a record): it would be this module's anyway."""
+    if logger.isEnabledFor(level):
+        logger.handle(
+            logger.makeRecord(
+                logger.name, level, __file__, 0, msg, args, exc_info, None, extra
+            )
+        )
+
+
 def report(
     wiring: Wiring,
     sender: Any,
@@ -191,21 +208,18 @@ def skipped(wiring: Wiring, sender: Any, why: str) -> None:
     fired = _fired.get()
     if fired is not None:
         fired.append(Run(wiring.handler, wiring.signal, name, 0.0, "skipped"))
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug(
-            "%s (%s of %s) skipped: %s",
-            wiring.handler,
-            wiring.signal_name,
-            name,
-            why,
-            extra={
-                "signal": wiring.signal,
-                "sender": name,
-                "handler": wiring.handler,
-                "duration_ms": 0.0,
-                "outcome": "skipped",
-            },
-        )
+    _log(
+        logging.DEBUG,
+        "%s (%s of %s) skipped: %s",
+        (wiring.handler, wiring.signal_name, name, why),
+        {
+            "signal": wiring.signal,
+            "sender": name,
+            "handler": wiring.handler,
+            "duration_ms": 0.0,
+            "outcome": "skipped",
+        },
+    )
 
 
 @contextmanager
